@@ -1,0 +1,2961 @@
+"""venice.py: a small, fast, dependency-free client for the Venice.ai API.
+
+One file, standard library only, Python 3.9+. Copy ``venice.py`` into your project, or
+``pip install venice-api``. Homepage and full guide: see README.md next to this file.
+
+Quick start::
+
+    import venice
+    client = venice.VeniceClient()                 # key from VENICE_API_KEY, .env or `venice auth set`
+    r = client.chat.complete("Why is the sky blue?", model="venice-uncensored")
+    print(r.text)
+    for text in client.chat.complete("Tell me a story", model="venice-uncensored", stream=True):
+        print(text, end="", flush=True)
+
+Public API (see ``__all__``):
+
+- ``VeniceClient`` with ``.chat.complete()``, ``.chat.completions.create()``, ``.models.list()``,
+  ``.request()``; ``Config`` / ``load_config()`` / ``parse_dotenv()``; ``RetryPolicy``.
+- Results: ``ChatResponse``, ``ChatStream``, ``ToolCall``, ``Model``, ``ModelList``, ``AttrDict``,
+  ``ResponseMeta``, ``RawResponse``; streaming parser ``iter_sse()`` / ``ServerSentEvent``.
+- Errors: ``VeniceError`` and its subclasses (tree in the Errors section).
+- Helpers: ``chat()``, ``list_models()``, ``function_to_tool()``, ``run_tool_calls()``,
+  ``normalize_stop()``, ``estimate_tokens()``, ``mask_key()``, ``retry_delay()``.
+
+Licence: MIT.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs import time; annotations are strings (PEP 563) anyway
+    import http.client
+    import ssl
+    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+    from typing import Any, Final, Optional, Union
+
+    JSON = Any  # a decoded JSON value
+    Headers = Mapping[str, str]
+
+__version__ = "0.1.0"
+__author__ = "venice.py contributors"
+__license__ = "MIT"
+
+__all__ = [
+    "APIConnectionError",
+    "APITimeoutError",
+    "AttrDict",
+    "ChatResponse",
+    "ChatStream",
+    "Config",
+    "ConfigError",
+    "InvalidRequestError",
+    "Model",
+    "ModelList",
+    "NotFoundError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RawResponse",
+    "ResponseMeta",
+    "RetryPolicy",
+    "ServerError",
+    "ServerSentEvent",
+    "StreamError",
+    "ToolCall",
+    "UnauthorizedError",
+    "VeniceAPIError",
+    "VeniceClient",
+    "VeniceError",
+    "chat",
+    "credentials_path",
+    "estimate_tokens",
+    "function_to_tool",
+    "iter_sse",
+    "list_models",
+    "load_config",
+    "mask_key",
+    "normalize_stop",
+    "parse_dotenv",
+    "retry_delay",
+    "run_tool_calls",
+]
+
+###############################################################################
+# Constants ###################################################################
+###############################################################################
+
+#: Where requests go unless ``base_url`` / ``VENICE_BASE_URL`` says otherwise.
+DEFAULT_BASE_URL: Final = "https://api.venice.ai/api/v1"
+#: Read timeout: the longest silence (seconds) allowed between bytes of a response. Long because a
+#: non-streamed reasoning answer can take minutes before its first byte (the openai SDK uses 600 too).
+DEFAULT_TIMEOUT: Final = 600.0
+#: Seconds allowed to open a TCP connection (and finish the TLS handshake).
+DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+DEFAULT_MAX_RETRIES: Final = 2
+#: Sampling temperature the promised ``chat.complete`` signature defaults to.
+DEFAULT_TEMPERATURE: Final = 0.15
+#: Venice's chat schema accepts 1 to 4 stop sequences (ChatCompletionRequest.stop.maxItems).
+MAX_STOP_SEQUENCES: Final = 4
+#: Endpoints whose ``security`` in the spec is ``[{}, BearerAuth]``: they work without a key.
+_KEYLESS_PATHS: Final = frozenset({"/models", "/models/traits", "/models/compatibility_mapping"})
+_ROLES: Final = frozenset({"system", "developer", "user", "assistant", "tool"})
+_BOM: Final = b"\xef\xbb\xbf"
+
+
+###############################################################################
+# Errors ######################################################################
+###############################################################################
+
+# VeniceError                        catch-all; never contains the API key
+# ├── ConfigError                    no key found / bad setting / unreadable config file
+# ├── APIConnectionError             no usable response (DNS, refused, reset, TLS); .partial
+# │   └── APITimeoutError            connect, read (silence) or overall deadline exceeded
+# ├── VeniceAPIError                 .status_code .code .message .request_id .body .headers .meta
+# │   ├── InvalidRequestError        400 413 415 422, and bad arguments caught before sending
+# │   ├── UnauthorizedError          401 bad / revoked key, Pro-only model
+# │   ├── PaymentRequiredError       402 balance exhausted, or no credentials sent at all
+# │   ├── PermissionDeniedError      403
+# │   ├── NotFoundError              404, and 410 (retired endpoint or model)
+# │   ├── RateLimitError             429 (.retry_after)
+# │   └── ServerError                >= 500
+# └── StreamError                    in-band error or truncated stream; keeps .partial text
+
+
+class VeniceError(Exception):
+    """Base class of every error this module raises. Messages never contain the API key.
+
+    Attributes:
+        message: What went wrong, in words meant for a person.
+        request_id: Venice's request id (the ``CF-RAY`` header) when a response was received.
+        partial: For streams: the text received before the failure, so nothing is lost.
+        hint: What to do about it, when we know (appended to ``str()``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: Optional[str] = None,
+        partial: Optional[str] = None,
+        hint: Optional[str] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+        self.partial = partial
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        if self.hint:
+            text += f" — {self.hint}"
+        return text
+
+
+class ConfigError(VeniceError, ValueError):
+    """A setting is missing or malformed (no API key, bad ``VENICE_TIMEOUT``, http:// URL, …)."""
+
+
+class APIConnectionError(VeniceError):
+    """No usable HTTP response: DNS failure, connection refused or reset, TLS failure, bad framing."""
+
+
+class APITimeoutError(APIConnectionError):
+    """Connecting took longer than ``connect_timeout``, the server was silent longer than
+    ``timeout``, or the call's overall ``deadline`` passed."""
+
+
+class VeniceAPIError(VeniceError):
+    """Venice (or something in front of it) answered with an error status.
+
+    Attributes:
+        status_code: The HTTP status, e.g. 429.
+        code: Venice's error code (``"RATE_LIMIT_EXCEEDED"``, ``"INSUFFICIENT_BALANCE"``, …) taken from
+            the body, or inferred from the message of Venice's documented errors; ``None`` if unknown.
+        message: Venice's own message text (validation details summarised into it).
+        body: The parsed JSON body, or the text of a non-JSON body.
+        headers: Response headers, lower-case names.
+        meta: ``ResponseMeta`` read from the headers.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: Optional[int] = None,
+        code: Optional[str] = None,
+        body: JSON = None,
+        headers: Optional[dict[str, str]] = None,
+        request_id: Optional[str] = None,
+        hint: Optional[str] = None,
+        meta: Optional[ResponseMeta] = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id, hint=hint)
+        self.status_code = status_code
+        self.code = code
+        self.body = body
+        self.headers = headers if headers is not None else {}
+        self.meta = meta
+
+    def __str__(self) -> str:
+        if self.status_code is None:
+            return super().__str__()
+        from http import HTTPStatus  # only on the error path
+
+        try:
+            phrase = HTTPStatus(self.status_code).phrase
+        except ValueError:
+            phrase = "Error"
+        return f"{self.status_code} {phrase}: {super().__str__()}"
+
+
+class InvalidRequestError(VeniceAPIError):
+    """400, 413, 415 or 422: the request was rejected as invalid. Fix it; retrying won't help.
+
+    Also raised before sending (``status_code`` is then ``None``) for obvious mistakes."""
+
+
+class UnauthorizedError(VeniceAPIError):
+    """401: the API key is wrong, expired or revoked (or the model needs a Pro account)."""
+
+
+class PaymentRequiredError(VeniceAPIError):
+    """402: the balance (or the key's spend limit) is exhausted, or no credentials were sent."""
+
+
+class PermissionDeniedError(VeniceAPIError):
+    """403: the key may not do this (API access disabled, wrong key type, …)."""
+
+
+class NotFoundError(VeniceAPIError):
+    """404, or 410 for a retired endpoint or model: check the path or the model id."""
+
+
+class RateLimitError(VeniceAPIError):
+    """429: too many requests, an overloaded model, or the failed-request budget.
+
+    Attributes:
+        retry_after: Seconds the server asked us to wait (``Retry-After``), or ``None``.
+    """
+
+    def __init__(self, message: str, *, retry_after: Optional[float] = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class ServerError(VeniceAPIError):
+    """5xx: Venice or a model provider failed. Usually temporary; retried automatically."""
+
+
+class StreamError(VeniceError):
+    """A stream failed after it started: an in-band error event, or an end before completion.
+
+    Attributes:
+        code: Venice's error code from the error event, if any.
+        partial: The text received before the failure.
+    """
+
+    def __init__(self, message: str, *, code: Optional[str] = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.code = code
+
+
+_STATUS_ERRORS: Final[dict[int, type[VeniceAPIError]]] = {
+    400: InvalidRequestError,
+    401: UnauthorizedError,
+    402: PaymentRequiredError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    410: NotFoundError,  # retired endpoint, or a removed model that can't be auto-routed
+    413: InvalidRequestError,
+    415: InvalidRequestError,
+    422: InvalidRequestError,
+    429: RateLimitError,
+}
+
+# Venice rarely puts its documented codes in the body (NOTES.md §4): infer them from the message.
+# (status, lower-case substring, code); first match wins.
+_MESSAGE_CODES: Final = (
+    (401, "only available to pro", "PRO_ONLY_MODEL"),
+    (401, "inactive", "AUTHENTICATION_FAILED_INACTIVE_KEY"),
+    (401, "authentication failed", "AUTHENTICATION_FAILED"),
+    (402, "diem spend limit", "API_KEY_DIEM_SPEND_LIMIT_EXCEEDED"),
+    (402, "usd spend limit", "API_KEY_USD_SPEND_LIMIT_EXCEEDED"),
+    (402, "insufficient", "INSUFFICIENT_BALANCE"),
+    (403, "api access", "API_ACCESS_DISABLED"),
+    (404, "model", "MODEL_NOT_FOUND"),
+    (429, "overloaded", "MODEL_OVERLOADED"),
+    (429, "rate limit", "RATE_LIMIT_EXCEEDED"),
+    (503, "capacity", "MODEL_AT_CAPACITY"),
+    (503, "offline", "MODEL_OFFLINE"),
+    (504, "", "REQUEST_TIMEOUT"),
+)
+
+_HINTS: Final = {
+    401: "check the API key (`venice auth status`); create one at https://venice.ai/settings/api",
+    402: "top up the balance or raise the key's spend limit at https://venice.ai/settings/api",
+    429: "slow down, or wait before retrying",
+}
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    """A short one-line excerpt of a (possibly HTML) body, for error messages."""
+    if "<" in text and ">" in text:
+        import re
+
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
+        body = re.sub(r"(?is)<(script|style)\b.*?</\1>|<[^>]+>", " ", text)
+        text = (title.group(1) + ": " if title else "") + body
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _summarise_details(details: JSON, path: str = "") -> list[str]:
+    """Flatten a zod-style ``details`` tree (``{"_errors": [...], "field": {...}}``) into lines."""
+    out: list[str] = []
+    if isinstance(details, str):
+        return [details]
+    if isinstance(details, dict):
+        for msg in details.get("_errors") or ():
+            out.append(f"{path}: {msg}" if path else str(msg))
+        for key, sub in details.items():
+            if key != "_errors":
+                out += _summarise_details(sub, f"{path}.{key}" if path else str(key))
+    return out
+
+
+def _parse_error_body(status: int, raw: bytes, content_type: str) -> tuple[str, Optional[str], JSON]:
+    """Return ``(message, code, body)`` for any of the error shapes in NOTES.md §4."""
+    text = raw.decode("utf-8", "replace")
+    try:
+        body: JSON = json.loads(text) if text.strip() else None
+    except ValueError:
+        body = text
+    message = ""
+    code = None
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            message = str(err.get("message") or err.get("type") or "")
+            code = err.get("code")
+        elif err is not None:
+            message = str(err)
+        code = code or body.get("code")
+        if not message:
+            message = str(body.get("message") or body.get("customMessage") or "")
+        extra = _summarise_details(body.get("details"))
+        for issue in body.get("issues") or ():
+            if isinstance(issue, dict):
+                where = ".".join(str(p) for p in issue.get("path") or ())
+                extra.append(f"{where}: {issue.get('message')}" if where else str(issue.get("message")))
+        if extra:
+            message = "; ".join([message or "Invalid request"] + extra)
+        if not message and "x402Version" in body:
+            message = "Payment required: no API key or wallet credentials were sent"
+    elif isinstance(body, str):
+        message = _excerpt(body)
+    elif body is not None:
+        message = _excerpt(text)
+    if not message:
+        message = "(empty response body)" if not text.strip() else _excerpt(text)
+    if code is not None and not isinstance(code, str):
+        code = str(code)
+    if code is None:
+        low = message.lower()
+        for st, needle, guess in _MESSAGE_CODES:
+            if st == status and needle in low:
+                code = guess
+                break
+    return message, code, body
+
+
+def _api_error(
+    status: int,
+    headers: dict[str, str],
+    raw: bytes,
+    meta: Optional[ResponseMeta] = None,
+    now: Optional[float] = None,
+) -> VeniceAPIError:
+    """Build the most specific ``VeniceAPIError`` for an error response."""
+    message, code, body = _parse_error_body(status, raw, headers.get("content-type", ""))
+    cls = _STATUS_ERRORS.get(status) or (ServerError if status >= 500 else VeniceAPIError)
+    hint = _HINTS.get(status)
+    if status == 402 and isinstance(body, dict) and "x402Version" in body:
+        hint = "send an API key: set VENICE_API_KEY or run `venice auth set`"
+    kw: dict[str, Any] = dict(
+        status_code=status,
+        code=code,
+        body=body,
+        headers=headers,
+        request_id=headers.get("cf-ray"),
+        hint=hint,
+        meta=meta,
+    )
+    if cls is RateLimitError:
+        kw["retry_after"] = _retry_after(headers, time.time() if now is None else now)
+    return cls(message, **kw)
+
+
+###############################################################################
+# Config ######################################################################
+###############################################################################
+
+
+def mask_key(key: Optional[str]) -> str:
+    """Return a form of ``key`` that is safe to show: ``'vn-…1234'`` (or ``'…'`` for short keys)."""
+    if not key:
+        return "(none)"
+    return f"{key[:3]}…{key[-4:]}" if len(key) >= 12 else "…"
+
+
+def _check_key(key: Optional[str]) -> Optional[str]:
+    """Strip a pasted key and refuse anything that could not travel safely in a header."""
+    if key is None:
+        return None
+    if not isinstance(key, str):
+        raise ConfigError("The API key must be a string.")
+    key = key.strip()
+    if not key:
+        return None
+    # Visible ASCII only: no inner whitespace, control characters (header injection) or non-ASCII
+    # (http.client would raise a bare UnicodeEncodeError deep inside a request).
+    if not all("!" <= ch <= "~" for ch in key):
+        raise ConfigError(
+            "The API key is malformed: it contains whitespace, control or non-ASCII characters. "
+            "Copy it again from https://venice.ai/settings/api."
+        )
+    return key
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.lower().strip("[]")
+    if host in ("localhost", "::1") or host.endswith(".localhost"):
+        return True
+    parts = host.split(".")
+    return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() and int(p) < 256 for p in parts)
+
+
+def _check_base_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as err:
+        raise ConfigError(f"base_url {url!r} is not a valid URL: {err}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"base_url must be an https:// URL, got {url!r}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            f"base_url {url!r} uses plain http://, which would send the API key in clear; "
+            "use https:// (http:// is allowed only for localhost and 127.0.0.1)"
+        )
+    if parts.username or parts.password:
+        raise ConfigError("base_url must not contain credentials; pass api_key instead")
+    return url.rstrip("/")
+
+
+@dataclass(frozen=True, repr=False)
+class Config:
+    """Everything a client needs to know, resolved once. Build it with ``load_config()``.
+
+    Attributes:
+        api_key: The Venice API key (``None`` if not configured; only some endpoints work then).
+            Never shown by ``repr()``.
+        base_url: API root, ``https://`` (``http://`` only for loopback hosts).
+        timeout: Read timeout in seconds: the longest silence allowed between bytes of a response.
+        connect_timeout: Seconds allowed to connect (TCP and TLS).
+        max_retries: Retries after the first attempt (0 turns retries off).
+        default_model: Model used when a call names none (``VENICE_MODEL``).
+        default_headers: Extra headers sent with every request.
+        ca_file: PEM file of CA certificates to trust instead of the system's.
+        ssl_context: A ready ``ssl.SSLContext`` (wins over ``ca_file``).
+        key_source: Where the key came from: ``"argument"``, ``"environment"``, ``".env"``,
+            ``"credentials"``, or ``None``.
+    """
+
+    api_key: Optional[str] = field(default=None)
+    base_url: str = DEFAULT_BASE_URL
+    timeout: float = DEFAULT_TIMEOUT
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    default_model: Optional[str] = None
+    default_headers: Mapping[str, str] = field(default_factory=dict)
+    ca_file: Optional[str] = None
+    ssl_context: Optional[ssl.SSLContext] = field(default=None, compare=False)
+    key_source: Optional[str] = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "api_key", _check_key(self.api_key))
+        object.__setattr__(self, "base_url", _check_base_url(self.base_url))
+        for name in ("timeout", "connect_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise ConfigError(f"max_retries must be a whole number >= 0, got {self.max_retries!r}")
+
+    def __repr__(self) -> str:
+        return (
+            f"Config(api_key={mask_key(self.api_key)!r}, base_url={self.base_url!r}, "
+            f"timeout={self.timeout!r}, connect_timeout={self.connect_timeout!r}, "
+            f"max_retries={self.max_retries!r}, default_model={self.default_model!r}, "
+            f"key_source={self.key_source!r})"
+        )
+
+    def require_key(self) -> str:
+        """Return the API key, or raise ``ConfigError`` listing the ways to set one."""
+        if self.api_key is None:
+            raise ConfigError(
+                "No API key found. Set VENICE_API_KEY, add VENICE_API_KEY=… to a .env file, "
+                "run `venice auth set`, or pass api_key=… to VeniceClient."
+            )
+        return self.api_key
+
+
+def credentials_path(environ: Optional[Mapping[str, str]] = None) -> str:
+    """Path of the user's credentials file: ``$XDG_CONFIG_HOME/venice/credentials``
+    (default ``~/.config/venice/credentials``). Works without ``HOME``; nothing is read."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CONFIG_HOME") or ""
+    if not os.path.isabs(base):
+        home = env.get("HOME") or ""
+        if not home:
+            try:
+                home = os.path.expanduser("~")
+            except Exception:  # no HOME and no passwd entry
+                home = ""
+        base = os.path.join(home if home and home != "~" else os.sep, ".config")
+    return os.path.join(base, "venice", "credentials")
+
+
+_default_credentials_path = credentials_path  # load_config() has a parameter of the same name
+
+
+def _dotenv_unescape(value: str) -> str:
+    table = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
+    out = []
+    i = 0
+    while i < len(value):
+        ch = value[i]
+        if ch == "\\" and i + 1 < len(value) and value[i + 1] in table:
+            out.append(table[value[i + 1]])
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def _close_quote(text: str, quote: str) -> int:
+    """Index of the closing quote in ``text`` (backslash escapes count inside double quotes)."""
+    i = 0
+    while i < len(text):
+        if text[i] == "\\" and quote == '"':
+            i += 2
+            continue
+        if text[i] == quote:
+            return i
+        i += 1
+    return -1
+
+
+def parse_dotenv(text: str, *, source: str = ".env") -> dict[str, str]:
+    """Parse the text of a ``.env`` file into a dict. Never touches ``os.environ``.
+
+    Understands what people write: ``KEY=value``, an ``export`` prefix, ``'single'`` quotes (literal),
+    ``"double"`` quotes (``\\n \\t \\r \\" \\\\`` escapes; may span lines), ``#`` comment lines and
+    ``# comments`` after whitespace, blank lines, ``KEY=`` (empty string) and a leading BOM.
+    Variables are not interpolated. A malformed line is skipped with a ``UserWarning`` that gives its
+    line number but never its content, which may be a secret.
+
+    Args:
+        text: The file's content.
+        source: Name used in warnings (usually the file's path).
+    Returns:
+        The variables, later lines winning.
+    """
+    import re
+    import warnings
+
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    out: dict[str, str] = {}
+    key_re = re.compile(r"(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.]*)[ \t]*=[ \t]*(.*)\Z", re.S)
+    i = 0
+    while i < len(lines):
+        lineno = i + 1
+        stripped = lines[i].strip()
+        i += 1
+        if not stripped or stripped.startswith("#"):
+            continue
+        m = key_re.match(stripped)
+        value: Optional[str] = None
+        if m:
+            key, rest = m.groups()
+            if rest[:1] in ("'", '"'):
+                quote, buf = rest[0], rest[1:]
+                end = _close_quote(buf, quote)
+                while end < 0 and i < len(lines):  # a quoted value may span lines
+                    buf += "\n" + lines[i]
+                    i += 1
+                    end = _close_quote(buf, quote)
+                after = buf[end + 1 :].strip() if end >= 0 else "x"
+                if end >= 0 and (not after or after.startswith("#")):
+                    value = _dotenv_unescape(buf[:end]) if quote == '"' else buf[:end]
+                elif end < 0:
+                    i = lineno  # unterminated: skip only the opening line
+            else:
+                comment = re.search(r"[ \t]#", rest)
+                value = (rest[: comment.start()] if comment else rest).strip()
+                if value.startswith("#"):
+                    value = ""
+        if value is None:
+            warnings.warn(f"{source}: line {lineno} is not KEY=VALUE; skipped", UserWarning, stacklevel=3)
+            continue
+        out[m.group(1) if m else ""] = value
+    return out
+
+
+def _read_env_file(path: str, source: str, *, private: bool = False) -> dict[str, str]:
+    """Read and parse a KEY=VALUE file; a missing or unreadable file is an empty one."""
+    import warnings
+
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            if private and os.name == "posix":
+                mode = os.fstat(fh.fileno()).st_mode
+                if mode & 0o077:
+                    warnings.warn(
+                        f"credentials file {path} is readable by other users; run: chmod 600 {path}",
+                        UserWarning,
+                        stacklevel=3,
+                    )
+            text = fh.read()
+    except OSError:
+        return {}
+    return parse_dotenv(text, source=source)
+
+
+_ENV_FIELDS: Final = (
+    ("api_key", "VENICE_API_KEY"),
+    ("base_url", "VENICE_BASE_URL"),
+    ("default_model", "VENICE_MODEL"),
+    ("timeout", "VENICE_TIMEOUT"),
+    ("max_retries", "VENICE_MAX_RETRIES"),
+)
+
+
+def load_config(
+    *,
+    api_key: Optional[str] = None,
+    base_url: Optional[str] = None,
+    timeout: Optional[float] = None,
+    connect_timeout: Optional[float] = None,
+    max_retries: Optional[int] = None,
+    default_model: Optional[str] = None,
+    default_headers: Optional[Mapping[str, str]] = None,
+    ca_file: Optional[str] = None,
+    ssl_context: Optional[ssl.SSLContext] = None,
+    env_file: Union[str, os.PathLike[str], bool, None] = None,
+    environ: Optional[Mapping[str, str]] = None,
+    credentials_path: Optional[str] = None,
+) -> Config:
+    """Resolve the configuration: argument > environment > ``.env`` > credentials file > default.
+
+    ============== ======================= =====================================================
+    field          environment / file key  default
+    ============== ======================= =====================================================
+    api_key        ``VENICE_API_KEY``      none (only the model-listing endpoints work without)
+    base_url       ``VENICE_BASE_URL``     ``https://api.venice.ai/api/v1``
+    default_model  ``VENICE_MODEL``        none
+    timeout        ``VENICE_TIMEOUT``      600 s (read timeout)
+    max_retries    ``VENICE_MAX_RETRIES``  2
+    ============== ======================= =====================================================
+
+    Args:
+        api_key, base_url, timeout, connect_timeout, max_retries, default_model, default_headers,
+            ca_file, ssl_context: Explicit values; they win over everything else.
+        env_file: A ``.env`` file to read (default ``./.env``); ``False`` reads none.
+        environ: The environment to read (default ``os.environ``); never modified.
+        credentials_path: The credentials file (default: see ``credentials_path()``).
+    Returns:
+        A frozen ``Config`` whose ``key_source`` says where the key came from.
+    Raises:
+        ConfigError: A value is malformed (the message names the variable), or the key is.
+    """
+    env = os.environ if environ is None else environ
+    args: dict[str, Any] = {
+        "api_key": api_key,
+        "base_url": base_url,
+        "default_model": default_model,
+        "timeout": timeout,
+        "max_retries": max_retries,
+    }
+    layers: list[tuple[str, Callable[[], Mapping[str, str]]]] = [("environment", lambda: env)]
+    if env_file is not False:
+        path = (
+            os.path.join(os.curdir, ".env") if env_file is None or isinstance(env_file, bool) else os.fspath(env_file)
+        )
+        layers.append((".env", lambda: _read_env_file(path, path)))
+    cred = credentials_path if credentials_path is not None else _default_credentials_path(env)
+    layers.append(("credentials", lambda: _read_env_file(cred, cred, private=True)))
+
+    resolved: dict[str, Any] = {k: v for k, v in args.items() if v is not None}
+    key_source = "argument" if resolved.get("api_key") is not None else None
+    for source, read in layers:
+        if len(resolved) == len(args):
+            break  # everything decided: don't touch the file system
+        values = read()
+        for name, var in _ENV_FIELDS:
+            raw = values.get(var)
+            if name in resolved or raw is None or raw.strip() == "":
+                continue
+            where = var if source == "environment" else f"{var} (from {source} file)"
+            resolved[name] = _convert(name, raw, where)
+            if name == "api_key":
+                key_source = source
+    try:
+        return Config(
+            connect_timeout=connect_timeout if connect_timeout is not None else DEFAULT_CONNECT_TIMEOUT,
+            default_headers=dict(default_headers or {}),
+            ca_file=ca_file,
+            ssl_context=ssl_context,
+            key_source=key_source,
+            **resolved,
+        )
+    except ConfigError as err:
+        raise ConfigError(err.message) from None
+
+
+def _convert(name: str, raw: str, where: str) -> Any:
+    raw = raw.strip()
+    try:
+        if name == "timeout":
+            value: Any = float(raw)
+            if not value > 0:
+                raise ValueError
+            return value
+        if name == "max_retries":
+            value = int(raw)
+            if value < 0:
+                raise ValueError
+            return value
+    except ValueError:
+        what = "a positive number of seconds" if name == "timeout" else "a whole number >= 0"
+        raise ConfigError(f"{where} must be {what}, got {raw!r}") from None
+    if name == "api_key":
+        try:
+            return _check_key(raw)
+        except ConfigError as err:
+            raise ConfigError(f"{err.message} (from {where})") from None
+    return raw
+
+
+###############################################################################
+# Data types ##################################################################
+###############################################################################
+
+
+class AttrDict(dict):  # type: ignore[type-arg]
+    """A JSON object: a plain ``dict`` that also allows attribute access all the way down.
+
+    ``r["choices"][0]["message"]["content"]`` and ``r.choices[0].message.content`` both work.
+    Reading an absent key as an attribute gives ``None`` (as optional fields do on openai's
+    objects). Nested objects are converted when first read, so an untouched response costs nothing.
+
+    Attributes:
+        meta: The ``ResponseMeta`` of the response this object came from (top-level objects only).
+    """
+
+    __slots__ = ("meta",)
+
+    def __getattr__(self, name: str) -> Any:
+        if name[:2] == "__":  # keep copy/pickle/introspection protocols honest
+            raise AttributeError(name)
+        try:
+            value = self[name]
+        except KeyError:
+            return None
+        if type(value) is dict:
+            value = self[name] = AttrDict(value)
+        elif type(value) is list:
+            _wrap_list(value)
+        return value
+
+    def __getitem__(self, key: Any) -> Any:
+        value = dict.__getitem__(self, key)
+        if type(value) is dict:
+            value = AttrDict(value)
+            dict.__setitem__(self, key, value)
+        elif type(value) is list:
+            _wrap_list(value)
+        return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "meta":
+            object.__setattr__(self, name, value)
+        else:
+            self[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __dir__(self) -> Iterable[str]:
+        return [*super().__dir__(), *(k for k in self if isinstance(k, str))]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A deep copy made of plain ``dict`` and ``list`` objects (for ``json.dumps`` and friends)."""
+        return _plain(self)  # type: ignore[no-any-return]
+
+    model_dump = to_dict  # the name pydantic (and so the openai SDK) uses
+
+    def model_dump_json(self, **kw: Any) -> str:
+        """The object as a JSON string (``json.dumps`` keyword arguments allowed)."""
+        return json.dumps(self, **kw)
+
+
+def _wrap_list(items: list[Any]) -> None:
+    for i, item in enumerate(items):
+        if type(item) is dict:
+            items[i] = AttrDict(item)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _number(value: Optional[str], kind: Callable[[str], Any] = float) -> Any:
+    if value is None:
+        return None
+    try:
+        return kind(value.strip())
+    except ValueError:
+        return None
+
+
+def _reset_time(value: Optional[str], now: float) -> Optional[float]:
+    """Rate-limit reset as epoch seconds. Venice's docs disagree on the unit (NOTES.md §6), so go by
+    magnitude: > 1e12 is epoch milliseconds, > 1e9 epoch seconds, anything else seconds from now."""
+    v = _number(value)
+    if v is None:
+        return None
+    if v > 1e12:
+        return float(v) / 1000.0
+    if v > 1e9:
+        return float(v)
+    return now + float(v)
+
+
+@dataclass
+class ResponseMeta:
+    """What Venice says about a response in its headers (NOTES.md §6).
+
+    Attributes:
+        status_code: HTTP status.
+        request_id: ``CF-RAY``: quote it when asking Venice for support.
+        venice_version: ``x-venice-version``, the API build.
+        model_id, model_name: The model that actually answered (after any remapping).
+        balance_usd, balance_diem: Balances *before* this request (floats), when sent.
+        ratelimit_*: Limits and remaining requests/tokens; ``*_reset_*`` as epoch seconds.
+        deprecation_warning, deprecation_date: Set when the model is scheduled for removal.
+        headers: All response headers, lower-case names.
+    """
+
+    status_code: int = 0
+    request_id: Optional[str] = None
+    venice_version: Optional[str] = None
+    model_id: Optional[str] = None
+    model_name: Optional[str] = None
+    balance_usd: Optional[float] = None
+    balance_diem: Optional[float] = None
+    ratelimit_limit_requests: Optional[int] = None
+    ratelimit_remaining_requests: Optional[int] = None
+    ratelimit_reset_requests: Optional[float] = None
+    ratelimit_limit_tokens: Optional[int] = None
+    ratelimit_remaining_tokens: Optional[int] = None
+    ratelimit_reset_tokens: Optional[float] = None
+    deprecation_warning: Optional[str] = None
+    deprecation_date: Optional[str] = None
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_headers(cls, status: int, headers: dict[str, str], now: Optional[float] = None) -> ResponseMeta:
+        """Read the metadata from lower-cased response headers."""
+        h = headers.get
+        now = time.time() if now is None else now
+        return cls(
+            status_code=status,
+            request_id=h("cf-ray"),
+            venice_version=h("x-venice-version"),
+            model_id=h("x-venice-model-id"),
+            model_name=h("x-venice-model-name"),
+            balance_usd=_number(h("x-venice-balance-usd")),
+            balance_diem=_number(h("x-venice-balance-diem")),
+            ratelimit_limit_requests=_number(h("x-ratelimit-limit-requests"), int),
+            ratelimit_remaining_requests=_number(h("x-ratelimit-remaining-requests"), int),
+            ratelimit_reset_requests=_reset_time(h("x-ratelimit-reset-requests"), now),
+            ratelimit_limit_tokens=_number(h("x-ratelimit-limit-tokens"), int),
+            ratelimit_remaining_tokens=_number(h("x-ratelimit-remaining-tokens"), int),
+            ratelimit_reset_tokens=_reset_time(h("x-ratelimit-reset-tokens"), now),
+            deprecation_warning=h("x-venice-model-deprecation-warning"),
+            deprecation_date=h("x-venice-model-deprecation-date"),
+            headers=headers,
+        )
+
+
+@dataclass
+class Model:
+    """One row of ``GET /models``.
+
+    Attributes:
+        id: Model id to pass as ``model=``.
+        type: ``text``, ``image``, ``embedding``, …
+        owned_by, created: As listed.
+        name: Display name (``model_spec.name``).
+        context_length: Maximum input tokens (text models).
+        max_completion_tokens: Ceiling for ``max_completion_tokens`` (text models).
+        capabilities: ``model_spec.capabilities`` (``supportsFunctionCalling``, ``supportsVision``, …).
+        traits: e.g. ``["default", "function_calling_default"]``.
+        pricing: ``model_spec.pricing`` (USD and DIEM per million tokens, or per item).
+        raw: The row exactly as received.
+    """
+
+    id: str
+    type: Optional[str] = None
+    owned_by: Optional[str] = None
+    created: Optional[int] = None
+    name: Optional[str] = None
+    context_length: Optional[int] = None
+    max_completion_tokens: Optional[int] = None
+    capabilities: dict[str, Any] = field(default_factory=dict)
+    traits: list[str] = field(default_factory=list)
+    pricing: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> Model:
+        """Build a Model from a ``/models`` row; unknown keys are kept only in ``raw``."""
+        spec = row.get("model_spec") or {}
+        ctx = row.get("context_length") or spec.get("availableContextTokens")
+        mct = spec.get("maxCompletionTokens")
+        return cls(
+            id=str(row.get("id", "")),
+            type=row.get("type"),
+            owned_by=row.get("owned_by"),
+            created=row.get("created"),
+            name=spec.get("name"),
+            context_length=int(ctx) if isinstance(ctx, (int, float)) else None,
+            max_completion_tokens=int(mct) if isinstance(mct, (int, float)) else None,
+            capabilities=dict(spec.get("capabilities") or {}),
+            traits=list(spec.get("traits") or []),
+            pricing=dict(spec.get("pricing") or {}),
+            raw=dict(row),
+        )
+
+
+class ModelList:
+    """The result of ``client.models.list()``: iterable, indexable, with ``.data`` and ``.meta``."""
+
+    def __init__(self, data: list[Model], meta: Optional[ResponseMeta] = None, type: Optional[str] = None) -> None:
+        self.data = data
+        self.meta = meta
+        self.type = type
+
+    def __iter__(self) -> Iterator[Model]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> Model:
+        return self.data[index]
+
+    def get(self, model_id: str) -> Optional[Model]:
+        """The model with this id, or ``None``."""
+        return next((m for m in self.data if m.id == model_id), None)
+
+    def __repr__(self) -> str:
+        return f"ModelList({len(self.data)} models: {', '.join(m.id for m in self.data[:5])}{', …' if len(self) > 5 else ''})"
+
+
+@dataclass
+class ToolCall:
+    """A function call the model asked for.
+
+    Attributes:
+        id: The call id; send it back as ``tool_call_id``.
+        name: The function's name.
+        arguments: The arguments as the raw JSON text the model wrote.
+        type: Always ``"function"`` today.
+    """
+
+    id: Optional[str]
+    name: str
+    arguments: str = ""
+    type: str = "function"
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """The arguments parsed from JSON (an empty string gives ``{}``).
+
+        Raises:
+            InvalidRequestError: The model wrote invalid JSON (the message names the tool and
+                quotes the raw text).
+        """
+        if not self.arguments.strip():
+            return {}
+        try:
+            value = json.loads(self.arguments)
+        except ValueError as err:
+            raise InvalidRequestError(
+                f"tool call {self.name!r} has invalid JSON arguments ({err}): {self.arguments[:200]!r}"
+            ) from None
+        if not isinstance(value, dict):
+            raise InvalidRequestError(
+                f"tool call {self.name!r} arguments are not a JSON object: {self.arguments[:200]!r}"
+            )
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        """The call in the OpenAI message shape, as sent back in an assistant message."""
+        return {"id": self.id, "type": self.type, "function": {"name": self.name, "arguments": self.arguments}}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ToolCall:
+        """From an OpenAI-shaped ``tool_calls`` entry (arguments given as an object are re-encoded)."""
+        fn = raw.get("function") or {}
+        args = fn.get("arguments")
+        if args is None:
+            args = ""
+        elif not isinstance(args, str):
+            args = json.dumps(args)
+        return cls(id=raw.get("id"), name=str(fn.get("name") or ""), arguments=args, type=raw.get("type") or "function")
+
+
+@dataclass
+class ServerSentEvent:
+    """One event of a ``text/event-stream`` (see ``iter_sse``).
+
+    Attributes:
+        event: The event type (``"message"`` unless an ``event:`` field said otherwise).
+        data: The data lines joined with ``"\\n"``.
+        id: The last event id seen so far in the stream (it persists across events), or ``None``.
+        retry: The reconnection time set in this event's own block, or ``None``.
+    """
+
+    event: str = "message"
+    data: str = ""
+    id: Optional[str] = None
+    retry: Optional[int] = None
+
+
+def _split_think(content: str) -> tuple[Optional[str], str]:
+    """Split a leading ``<think>…</think>`` block off ``content``: ``(reasoning, text)``."""
+    stripped = content.lstrip()
+    if not stripped.startswith("<think>"):
+        return None, content
+    end = stripped.find("</think>")
+    if end < 0:  # cut off while still thinking
+        return stripped[7:].strip(), ""
+    return stripped[7:end].strip(), stripped[end + 8 :].lstrip()
+
+
+def _content_text(content: Any) -> Optional[str]:
+    if content is None or isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return str(content)
+
+
+class ChatResponse(AttrDict):
+    """A non-streamed chat completion: the response JSON as a dict with attribute access, plus:
+
+    Attributes:
+        text: The first choice's content (``None`` if none), without any ``<think>`` block.
+        reasoning: The model's reasoning (``reasoning_content``, or a leading ``<think>`` block).
+        tool_calls: The first choice's tool calls as ``ToolCall`` objects.
+        finish_reason: ``"stop"``, ``"length"``, ``"tool_calls"``, ``"content_filter"``, … or ``None``.
+        usage: Token counts (``prompt_tokens``, ``completion_tokens``, ``total_tokens``).
+        message: The first choice's message, to append to the conversation unchanged.
+        meta: ``ResponseMeta`` from the headers.
+    """
+
+    __slots__ = ()
+
+    @property
+    def message(self) -> Optional[AttrDict]:
+        """The first choice's ``message`` (``None`` when there is no choice)."""
+        choices = self.get("choices")
+        if not choices:
+            return None
+        return self["choices"][0].message  # type: ignore[no-any-return]
+
+    @property
+    def text(self) -> Optional[str]:
+        msg = self.message
+        content = _content_text(msg.get("content")) if msg is not None else None
+        if content is None:
+            return None
+        return _split_think(content)[1] if msg is not None and not msg.get("reasoning_content") else content
+
+    @property
+    def reasoning(self) -> Optional[str]:
+        msg = self.message
+        if msg is None:
+            return None
+        if msg.get("reasoning_content"):
+            return str(msg["reasoning_content"])
+        content = _content_text(msg.get("content"))
+        return _split_think(content)[0] if content else None
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        msg = self.message
+        return [ToolCall.from_dict(c) for c in (msg.get("tool_calls") or ())] if msg is not None else []
+
+    @property
+    def finish_reason(self) -> Optional[str]:
+        choices = self.get("choices")
+        return choices[0].get("finish_reason") if choices else None
+
+    @property
+    def usage(self) -> Optional[AttrDict]:
+        return self.__getattr__("usage")  # type: ignore[no-any-return]
+
+
+###############################################################################
+# Transport ###################################################################
+###############################################################################
+
+# Where an APIConnectionError happened decides whether a retry is safe (see _Client._send):
+_CONNECT: Final = "connect"  # nothing reached the server: always safe to retry
+_NO_RESPONSE: Final = "no_response"  # the server hung up without sending a byte: retried
+_READ: Final = "read"  # the request was sent and may have been processed (and billed)
+
+
+def _conn_error(message: str, stage: str, *, timeout: bool = False, hint: Optional[str] = None) -> APIConnectionError:
+    err = (APITimeoutError if timeout else APIConnectionError)(message, hint=hint)
+    err._stage = stage  # type: ignore[attr-defined]
+    return err
+
+
+class _Timeouts:
+    """Connect and read timeouts plus an optional overall deadline (a ``time.monotonic()`` value)."""
+
+    __slots__ = ("connect", "read", "deadline")
+
+    def __init__(self, connect: float, read: float, deadline: Optional[float]) -> None:
+        self.connect = connect
+        self.read = read
+        self.deadline = None if deadline is None else time.monotonic() + deadline
+
+    def left(self, limit: float) -> float:
+        """``limit``, shortened to what is left of the deadline (raises once it has passed)."""
+        if self.deadline is None:
+            return limit
+        rest = self.deadline - time.monotonic()
+        if rest <= 0:
+            raise _conn_error("the call's deadline passed", _READ, timeout=True)
+        return min(limit, rest)
+
+
+class _Exchange:
+    """One request on one checked-out connection, with its response (headers read, body not)."""
+
+    def __init__(self, pool: _Transport, key: tuple[str, str, int], conn: Any, resp: Any, timeouts: _Timeouts) -> None:
+        self.pool = pool
+        self.key = key
+        self.conn = conn
+        self.resp: Optional[http.client.HTTPResponse] = resp
+        self.timeouts = timeouts
+        self.status: int = resp.status
+        self.headers: dict[str, str] = {k.lower(): v for k, v in resp.getheaders()}
+
+    def set_timeout(self, seconds: float) -> None:
+        sock = self.conn.sock
+        if sock is not None:
+            sock.settimeout(seconds)
+
+    def read1(self) -> bytes:
+        """Up to 64 KiB of body as soon as any is available; ``b""`` at the end (conn released)."""
+        resp = self.resp
+        if resp is None:
+            return b""
+        import socket
+
+        try:
+            data = resp.read1(65536)
+        except socket.timeout:
+            self.close()
+            raise _conn_error(f"no data from the server for {self.timeouts.read:g} s", _READ, timeout=True) from None
+        except Exception as exc:  # OSError, http.client.IncompleteRead and the other HTTPExceptions
+            self.close()
+            raise _conn_error(f"the connection broke while reading the response ({_describe(exc)})", _READ) from None
+        if not data or resp.length == 0:  # the end (http.client leaves a Content-Length body open)
+            if not resp.isclosed():
+                resp.read()
+            self.release()
+        return data
+
+    def read_all(self) -> bytes:
+        parts: list[bytes] = []
+        while True:
+            if self.timeouts.deadline is not None:
+                self.set_timeout(self.timeouts.left(self.timeouts.read))
+            block = self.read1()
+            if not block:
+                return b"".join(parts)
+            parts.append(block)
+
+    def release(self) -> None:
+        """Back to the pool if the body was read to the end and the server keeps the connection."""
+        resp, self.resp = self.resp, None
+        if resp is None:
+            return
+        if resp.isclosed() and not resp.will_close:
+            self.pool.checkin(self.key, self.conn)
+        else:
+            resp.close()
+            self.conn.close()
+
+    def close(self) -> None:
+        """Drop the connection: a half-read response must never go back to the pool."""
+        resp, self.resp = self.resp, None
+        if resp is not None:
+            self.conn.close()
+            resp.close()
+
+
+def _describe(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+
+
+class _Proxy:
+    __slots__ = ("host", "port", "auth")
+
+    def __init__(self, url: str) -> None:
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(url if "://" in url else "http://" + url)
+        self.host = parts.hostname or ""
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.auth: Optional[str] = None
+        if parts.username is not None:
+            import base64
+
+            cred = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            self.auth = "Basic " + base64.b64encode(cred).decode("ascii")
+
+
+class _Transport:
+    """A thread-safe keep-alive connection pool over ``http.client``.
+
+    Connections are keyed by (scheme, host, port). A request checks one out (or opens one) and it
+    goes back to the pool only after its response was read to the end, so one connection never
+    serves two threads at once; concurrent calls each get their own. Up to 8 idle connections per
+    host are kept. States of a connection (as in ``http.client``)::
+
+        new --connect--> busy --body read to the end--> idle (in pool) --checkout--> busy
+                          |                              |
+                          +--error / early close--> closed <--server closed it (stale)
+                                                             (the request is re-sent once on a fresh
+                                                              connection; not counted as a retry)
+
+    Proxies come from the environment the way urllib finds them (``getproxies()``,
+    ``proxy_bypass()``, ``NO_PROXY``); https goes through ``CONNECT``. TLS uses
+    ``ssl.create_default_context()`` with ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` and the config's
+    ``ca_file`` / ``ssl_context``.
+    """
+
+    MAX_IDLE = 8
+
+    def __init__(self, config: Config, environ: Mapping[str, str], trust_env: bool = True) -> None:
+        self.config = config
+        self.environ = environ
+        self.trust_env = trust_env
+        self.lock = threading.Lock()
+        self.idle: dict[tuple[str, str, int], list[Any]] = {}
+        self.ssl_context: Optional[ssl.SSLContext] = config.ssl_context
+        self.proxies: dict[tuple[str, str], Optional[_Proxy]] = {}
+        self.connections_opened = 0  # for tests and the benchmark
+
+    def checkin(self, key: tuple[str, str, int], conn: Any) -> None:
+        with self.lock:
+            idle = self.idle.setdefault(key, [])
+            if len(idle) < self.MAX_IDLE:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def checkout(self, key: tuple[str, str, int]) -> Any:
+        while True:
+            with self.lock:
+                idle = self.idle.get(key)
+                if not idle:
+                    return None
+                conn = idle.pop()
+            if not _is_stale(conn):
+                return conn
+            conn.close()
+
+    def close(self) -> None:
+        with self.lock:
+            conns = [c for idle in self.idle.values() for c in idle]
+            self.idle.clear()
+        for conn in conns:
+            conn.close()
+
+    def proxy_for(self, scheme: str, host: str) -> Optional[_Proxy]:
+        if not self.trust_env:
+            return None
+        key = (scheme, host)
+        if key not in self.proxies:
+            proxy = None
+            # urllib.request costs ~20 ms to import: only pay when a proxy can be configured.
+            env_set = any(k.lower() in ("http_proxy", "https_proxy", "all_proxy") and v for k, v in os.environ.items())
+            if env_set or sys.platform in ("darwin", "win32"):
+                import urllib.request
+
+                url = urllib.request.getproxies().get(scheme)
+                if url and not urllib.request.proxy_bypass(host):
+                    proxy = _Proxy(url)
+            self.proxies[key] = proxy
+        return self.proxies[key]
+
+    def context(self) -> ssl.SSLContext:
+        if self.ssl_context is None:
+            try:
+                import ssl
+            except ImportError:
+                raise ConfigError(
+                    "This Python was built without the ssl module, so https:// URLs can't be used. "
+                    "Install a Python with ssl support (e.g. the python3 package of your system)."
+                ) from None
+            ctx = ssl.create_default_context(cafile=self.config.ca_file)
+            if not self.config.ca_file:
+                cafile = self.environ.get("SSL_CERT_FILE")
+                capath = self.environ.get("SSL_CERT_DIR")
+                cafile = cafile if cafile and os.path.isfile(cafile) else None
+                capath = capath if capath and os.path.isdir(capath) else None
+                if cafile or capath:
+                    ctx.load_verify_locations(cafile=cafile, capath=capath)
+            self.ssl_context = ctx
+        return self.ssl_context
+
+    def connect(self, scheme: str, host: str, port: int, proxy: Optional[_Proxy], timeouts: _Timeouts) -> Any:
+        import http.client
+        import socket
+
+        seconds = timeouts.left(timeouts.connect)
+        target_host, target_port = (proxy.host, proxy.port) if proxy else (host, port)
+        if scheme == "https":
+            if not hasattr(http.client, "HTTPSConnection"):
+                self.context()  # raises the ConfigError that explains the missing ssl module
+            conn: Any = http.client.HTTPSConnection(target_host, target_port, timeout=seconds, context=self.context())
+            if proxy:
+                conn.set_tunnel(host, port, headers={"Proxy-Authorization": proxy.auth} if proxy.auth else None)
+        else:
+            conn = http.client.HTTPConnection(target_host, target_port, timeout=seconds)
+        try:
+            conn.connect()
+        except socket.timeout:
+            conn.close()
+            raise _conn_error(
+                f"timed out connecting to {host}:{port} after {seconds:g} s", _CONNECT, timeout=True
+            ) from None
+        except OSError as exc:
+            conn.close()
+            hint = None
+            if type(exc).__name__ == "SSLCertVerificationError":
+                hint = "set SSL_CERT_FILE or ca_file= if you use a private certificate authority"
+            raise _conn_error(f"could not connect to {host}:{port} ({_describe(exc)})", _CONNECT, hint=hint) from None
+        self.connections_opened += 1
+        return conn
+
+    def open(
+        self,
+        method: str,
+        scheme: str,
+        host: str,
+        port: int,
+        target: str,
+        headers: dict[str, str],
+        body: Optional[bytes],
+        timeouts: _Timeouts,
+    ) -> _Exchange:
+        """Send one request and read the response headers. Raises ``APIConnectionError``."""
+        import http.client
+        import socket
+
+        key = (scheme, host, port)
+        proxy = self.proxy_for(scheme, host)
+        if proxy is not None and scheme == "http":  # plain-http proxies take the absolute URL
+            target = f"http://{host}:{port}{target}"
+            if proxy.auth:
+                headers = {**headers, "Proxy-Authorization": proxy.auth}
+        conn = self.checkout(key)
+        while True:
+            reused = conn is not None
+            if conn is None:
+                conn = self.connect(scheme, host, port, proxy, timeouts)
+            try:
+                conn.sock.settimeout(timeouts.left(timeouts.read))
+                conn.request(method, target, body=body, headers=headers)
+                resp = conn.getresponse()
+            except socket.timeout:
+                conn.close()
+                raise _conn_error(f"no response from {host} within {timeouts.read:g} s", _READ, timeout=True) from None
+            except APIConnectionError:
+                conn.close()
+                raise
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                no_answer = isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError))
+                if reused and (no_answer or isinstance(exc, OSError)):
+                    conn = None  # a pooled connection the server had closed: once more, fresh
+                    continue
+                if no_answer:
+                    raise _conn_error(f"{host} closed the connection without answering", _NO_RESPONSE) from None
+                raise _conn_error(f"the request to {host} failed ({_describe(exc)})", _READ) from None
+            return _Exchange(self, key, conn, resp, timeouts)
+
+
+def _is_stale(conn: Any) -> bool:
+    """True if the server closed (or wrote to) an idle pooled connection."""
+    sock = conn.sock
+    if sock is None:
+        return True
+    import select
+
+    try:
+        readable = select.select([sock], [], [], 0)[0]
+    except (OSError, ValueError):
+        return True
+    # A plain socket that is readable while idle holds EOF or bytes nobody asked for: unusable.
+    # Through TLS it may just be a session ticket; the send path catches a dead one instead.
+    return bool(readable) and not hasattr(sock, "pending")
+
+
+###############################################################################
+# Retry policy ################################################################
+###############################################################################
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long to wait before trying a failed request again. A value: share it freely.
+
+    What is retried: the statuses in ``retry_statuses``; connection failures before the request was
+    sent (refused, DNS, TLS handshake, connect timeout); a server that hung up without answering;
+    GET requests that broke while reading. What is not: any other 4xx (Venice counts failures and
+    blocks a key that makes too many, see ``failure_budget``), and a POST whose request was sent
+    before the connection broke or went silent: it may have been processed and billed, so it is
+    retried only with ``retry_read_timeouts=True``. A stream is never retried once its body began.
+
+    Attributes:
+        max_retries: Retries after the first attempt; 0 turns retrying off.
+        backoff_base, backoff_max: Exponential backoff ``min(max, base * 2**attempt)`` seconds,
+            with full jitter (a uniformly random part of it).
+        retry_statuses: HTTP statuses worth retrying.
+        max_retry_after: Longest server-requested wait (``Retry-After``) we sleep through; a longer
+            one raises ``RateLimitError`` at once, with ``.retry_after`` set.
+        retry_read_timeouts: Also retry a POST that timed out or broke after it was sent (it may be
+            billed twice).
+        on_retry: Called as ``on_retry(attempt, error, delay)`` before each retry's sleep.
+        failure_budget, failure_window: Venice blocks a caller for 30 s after about 20 failed requests
+            in 30 s (NOTES.md §5). Once this client has seen ``failure_budget`` failures within
+            ``failure_window`` seconds it stops retrying and says why.
+    """
+
+    max_retries: int = DEFAULT_MAX_RETRIES
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+    retry_statuses: frozenset[int] = frozenset({408, 409, 429, 500, 502, 503, 504})
+    max_retry_after: float = 60.0
+    retry_read_timeouts: bool = False
+    on_retry: Optional[Callable[[int, VeniceError, float], None]] = None
+    failure_budget: int = 15
+    failure_window: float = 30.0
+
+
+def _retry_after(headers: Mapping[str, str], now: float) -> Optional[float]:
+    """Seconds asked for by ``retry-after-ms``, or ``Retry-After`` as seconds or an HTTP date."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime  # ~10 ms to import: only for the date form
+
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def retry_delay(
+    policy: RetryPolicy, attempt: int, headers: Mapping[str, str], now: float, rand: float
+) -> Optional[float]:
+    """Seconds to wait before retry number ``attempt + 1``, or ``None``: don't retry.
+
+    Args:
+        policy: The retry policy.
+        attempt: Retries already made (0 before the first retry).
+        headers: The failed response's headers, lower-case names (``{}`` for connection errors).
+        now: Current wall-clock time (for ``Retry-After`` dates).
+        rand: A number in [0, 1) for the jitter; 0 gives the full backoff.
+    Returns:
+        The server's ``Retry-After`` when given (``None`` if above ``max_retry_after``), else the
+        jittered exponential backoff.
+    """
+    asked = _retry_after(headers, now)
+    if asked is not None:
+        return asked if asked <= policy.max_retry_after else None
+    return float(min(policy.backoff_max, policy.backoff_base * 2.0**attempt) * (1.0 - rand))
+
+
+###############################################################################
+# Streaming ###################################################################
+###############################################################################
+
+
+class _SSEDecoder:
+    """Incremental parser for ``text/event-stream`` (WHATWG HTML, "interpreting an event stream").
+
+    Works on bytes: line ends and field names are ASCII, so splitting before decoding UTF-8 gives the
+    same result as decoding first, and ``json`` can take each event's data in one piece. The hot path
+    splits a block on blank lines and takes an event made of one ``data: …`` line whole; anything
+    else (CR line ends, several fields, comments) goes through the line-by-line rules. An
+    incomplete line is kept as a list of pieces and joined once, so a 1 MB line stays linear.
+    """
+
+    __slots__ = ("_head", "_parts", "_skip_lf", "_data", "_event", "_retry", "last_id")
+
+    def __init__(self) -> None:
+        self._head: Optional[bytes] = b""  # the stream's first bytes until the BOM is settled
+        self._parts: list[bytes] = []  # pieces of the current incomplete line
+        self._skip_lf = False  # the last block ended in CR: an LF opening the next one is its pair
+        self._data: list[bytes] = []
+        self._event: Optional[bytes] = None
+        self._retry: Optional[int] = None
+        self.last_id: Optional[str] = None
+
+    def feed(self, block: bytes) -> list[tuple[str, str, Optional[str], Optional[int]]]:
+        """Parse one block; return the events it completed as ``(event, data, id, retry)``."""
+        if self._head is not None:
+            block = self._head + block
+            if len(block) < 3 and _BOM.startswith(block):
+                self._head = block
+                return []
+            self._head = None
+            if block[:3] == _BOM:
+                block = block[3:]
+        if self._skip_lf and block:
+            self._skip_lf = False
+            if block[:1] == b"\n":
+                block = block[1:]
+        if b"\r" in block:
+            self._skip_lf = block[-1:] == b"\r"
+            block = block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\n" not in block:
+            if block:
+                self._parts.append(block)
+            return []
+        if self._parts:
+            self._parts.append(block)
+            block = b"".join(self._parts)
+            self._parts = []
+        out: list[tuple[str, str, Optional[str], Optional[int]]] = []
+        pieces = block.split(b"\n\n")
+        tail = pieces.pop()
+        for piece in pieces:  # each piece is followed by a blank line: a complete event
+            if piece[:6] == b"data: " and not self._data and self._event is None and b"\n" not in piece:
+                if self._retry is None:
+                    out.append(("message", piece[6:].decode("utf-8", "replace"), self.last_id, None))
+                    continue
+            for line in piece.split(b"\n"):
+                self._line(line, out)
+            self._dispatch(out)
+        if tail:
+            lines = tail.split(b"\n")
+            last = lines.pop()
+            for line in lines:
+                self._line(line, out)
+            if last:
+                self._parts.append(last)
+        return out
+
+    def _line(self, line: bytes, out: list[tuple[str, str, Optional[str], Optional[int]]]) -> None:
+        if not line:
+            self._dispatch(out)
+            return
+        if line[:1] == b":":
+            return  # comment (keep-alive pings)
+        name, colon, value = line.partition(b":")
+        if colon and value[:1] == b" ":
+            value = value[1:]
+        if name == b"data":
+            self._data.append(value)
+        elif name == b"event":
+            self._event = value
+        elif name == b"id":
+            if b"\0" not in value:
+                self.last_id = value.decode("utf-8", "replace")
+        elif name == b"retry":
+            if value.isdigit():  # ASCII digits only, as the spec says
+                self._retry = int(value)
+
+    def _dispatch(self, out: list[tuple[str, str, Optional[str], Optional[int]]]) -> None:
+        data, etype, retry = self._data, self._event, self._retry
+        self._data, self._event, self._retry = [], None, None
+        if data:
+            name = etype.decode("utf-8", "replace") if etype else "message"
+            out.append((name, b"\n".join(data).decode("utf-8", "replace"), self.last_id, retry))
+
+
+def iter_sse(chunks: Iterable[bytes]) -> Iterator[ServerSentEvent]:
+    """Parse a ``text/event-stream`` given as bytes blocks cut anywhere.
+
+    Follows the WHATWG HTML rules exactly: CR, LF and CRLF line ends (also split across blocks), a
+    leading BOM, ``:`` comments, multi-line ``data``, one optional space after the colon, fields
+    without a colon, no dispatch for events without data, ``retry`` only when all ASCII digits,
+    ``id`` containing NUL ignored, and an unterminated final event discarded. Each event is yielded
+    as soon as the blank line that ends it has been read.
+
+    Args:
+        chunks: Blocks of the body as they arrive (a socket, a file, a list).
+    Yields:
+        ``ServerSentEvent`` objects; ``id`` is the last event id so far (it persists).
+    """
+    decoder = _SSEDecoder()
+    for block in chunks:
+        for event, data, last_id, retry in decoder.feed(block):
+            yield ServerSentEvent(event, data, last_id, retry)
+
+
+class _ThinkSplitter:
+    """Separates a leading ``<think>…</think>`` block from streamed content, a delta at a time."""
+
+    __slots__ = ("state", "buf")
+
+    def __init__(self) -> None:
+        self.state = 0  # 0: not sure yet, 1: inside <think>, 2: plain text from here on
+        self.buf = ""
+
+    def feed(self, piece: str) -> tuple[Optional[str], Optional[str]]:
+        """Return ``(reasoning, text)`` parts released by this piece."""
+        buf = self.buf + piece
+        if self.state == 0:
+            head = buf.lstrip()
+            if head.startswith("<think>"):
+                self.state, buf = 1, head[7:]
+            elif not head or "<think>".startswith(head):
+                self.buf = buf
+                return None, None
+            else:
+                self.state, self.buf = 2, ""
+                return None, buf
+        end = buf.find("</think>")
+        if end >= 0:
+            self.state, self.buf = 2, ""
+            return buf[:end], buf[end + 8 :].lstrip() or None
+        keep = next((n for n in range(min(7, len(buf)), 0, -1) if "</think>".startswith(buf[-n:])), 0)
+        self.buf = buf[len(buf) - keep :]
+        return buf[: len(buf) - keep] or None, None
+
+    def flush(self) -> tuple[Optional[str], Optional[str]]:
+        buf, self.buf = self.buf, ""
+        if not buf:
+            return None, None
+        return (buf, None) if self.state == 1 else (None, buf)
+
+
+class _ToolCallAssembler:
+    """Merges streamed tool-call deltas into whole calls.
+
+    By ``index``, except that a delta bringing a new ``id`` starts a new call even at an index
+    already used (Venice's docs: parallel calls may share an index; only ``id`` is unique). A delta
+    without ``index`` continues the latest call. Arguments sent as an object are re-encoded.
+    """
+
+    __slots__ = ("calls", "by_index")
+
+    def __init__(self) -> None:
+        self.calls: list[list[Any]] = []  # [id, type, name, argument pieces]
+        self.by_index: dict[Any, list[Any]] = {}
+
+    def add(self, deltas: Any) -> None:
+        for delta in deltas if isinstance(deltas, list) else ():
+            if not isinstance(delta, dict):
+                continue
+            index, call_id = delta.get("index"), delta.get("id")
+            fn = delta.get("function") or {}
+            cur = self.by_index.get(index) if index is not None else (self.calls[-1] if self.calls else None)
+            if cur is None or (call_id and cur[0] and call_id != cur[0]):
+                cur = [call_id, delta.get("type") or "function", "", []]
+                self.calls.append(cur)
+                self.by_index[index] = cur
+            elif call_id and not cur[0]:
+                cur[0] = call_id
+            name = fn.get("name")
+            if name and not cur[2]:
+                cur[2] = name
+            args = fn.get("arguments")
+            if isinstance(args, str):
+                cur[3].append(args)
+            elif args is not None:
+                cur[3].append(json.dumps(args))
+
+    def result(self) -> list[ToolCall]:
+        return [ToolCall(id=c[0], name=c[2], arguments="".join(c[3]), type=c[1]) for c in self.calls]
+
+
+class ChatStream:
+    """A streamed chat completion. Iterate it for the text as it arrives::
+
+        with client.chat.complete(messages, model=m, stream=True) as stream:
+            for text in stream:
+                print(text, end="", flush=True)
+        print(stream.usage, stream.finish_reason)
+
+    After the loop it holds the assembled result: ``text``, ``reasoning``, ``tool_calls``,
+    ``finish_reason``, ``usage``, ``meta`` and ``response`` (a ``ChatResponse``). ``chunks()``
+    iterates the raw chunk objects instead of text. Iteration happens once.
+
+    Timeouts: ``timeout`` is the longest wait for an event that carries data; keep-alive comments
+    (``: ping``) do not reset it, so a server that only pings cannot hold the call open forever.
+    A ``deadline`` bounds the whole call, stream included, whatever arrives.
+
+    Failures keep what was received in ``.partial``: an in-band error event or an end before
+    ``[DONE]`` (unless every choice had finished) raises ``StreamError``, a reset raises
+    ``APIConnectionError``, silence raises ``APITimeoutError``. A truncated answer never looks whole.
+
+    Closing (``close()``, leaving the ``with`` block, or dropping an abandoned stream) closes the
+    connection rather than returning a half-read response to the pool.
+    """
+
+    def __init__(self, exchange: _Exchange, meta: ResponseMeta, idle_timeout: float) -> None:
+        self.meta = meta
+        self._ex = exchange
+        self._idle = idle_timeout
+        self._texts: dict[int, list[str]] = {}
+        self._reasonings: dict[int, list[str]] = {}
+        self._thinks: dict[int, list[str]] = {}
+        self._splitters: dict[int, _ThinkSplitter] = {}
+        self._plain: set[int] = set()  # choices known to have no <think> block
+        self._tools: dict[int, _ToolCallAssembler] = {}
+        self._finish: dict[int, Optional[str]] = {}
+        self._extras: dict[int, dict[str, Any]] = {}
+        self._head: dict[str, Any] = {}
+        self._top: dict[str, Any] = {}
+        self.usage: Optional[AttrDict] = None
+        self.done = False  # [DONE] seen, or every choice finished before the end
+        self._gen: Generator[tuple[dict[str, Any], Optional[str]], None, None] = self._run()
+
+    # -- iteration -----------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[str]:
+        for _chunk, text in self._gen:
+            if text:
+                yield text
+
+    def chunks(self) -> Iterator[AttrDict]:
+        """Iterate the raw ``chat.completion.chunk`` objects (``choices: []`` usage chunk included)."""
+        for chunk, _text in self._gen:
+            yield AttrDict(chunk)
+
+    def _run(self) -> Generator[tuple[dict[str, Any], Optional[str]], None, None]:
+        ex = self._ex
+        decoder = _SSEDecoder()
+        scan: Callable[[str, int], tuple[Any, int]] = getattr(json.JSONDecoder(), "scan_once")  # noqa: B009 - the C scanner, without json.loads' per-call checks
+        gz = None
+        if ex.headers.get("content-encoding", "").lower() in ("gzip", "x-gzip"):
+            import zlib
+
+            gz = zlib.decompressobj(47)
+        idle = self._idle
+        monotonic = time.monotonic
+        last_data = monotonic()
+        quiet = False  # only pings lately: the socket timeout is set to what is left of `idle`
+        deadline = ex.timeouts.deadline is not None
+        try:
+            while True:
+                if deadline:
+                    ex.set_timeout(ex.timeouts.left(idle - (monotonic() - last_data)))
+                block = ex.read1()
+                if not block:
+                    break
+                if gz is not None:
+                    block = gz.decompress(block)
+                events = decoder.feed(block)
+                if not events:
+                    left = idle - (monotonic() - last_data)
+                    if left <= 0:
+                        ex.close()
+                        raise _conn_error(f"no data event for {idle:g} s (only keep-alives)", _READ, timeout=True)
+                    ex.set_timeout(left)
+                    quiet = True
+                    continue
+                last_data = monotonic()
+                if quiet:
+                    ex.set_timeout(idle)
+                    quiet = False
+                for event, data, _id, _retry in events:
+                    if data == "[DONE]":
+                        self.done = True
+                        self._drain()
+                        return
+                    try:
+                        obj, end = scan(data, 0)
+                        if end != len(data):
+                            raise ValueError
+                    except (StopIteration, ValueError):
+                        obj = self._lenient(data, event)
+                        if obj is None:
+                            continue
+                    if event == "error" or (type(obj) is dict and "error" in obj):
+                        raise self._stream_error(obj)
+                    if type(obj) is dict:
+                        yield obj, self._absorb(obj)
+            if self._finish and all(self._finish.values()):
+                self.done = True  # every choice finished: complete, only trailing usage missing
+                return
+            raise StreamError(
+                "the stream ended before the answer was complete (no [DONE] and no finish_reason)",
+                hint="the text so far is in .partial",
+            )
+        except VeniceError as err:
+            err.partial = self.text
+            err.request_id = err.request_id or self.meta.request_id
+            raise
+        finally:
+            if not self.done:
+                ex.close()
+
+    def _lenient(self, data: str, event: str) -> Any:
+        """Data that is not one JSON value: whitespace-padded JSON, an error text, or noise."""
+        if not data.strip():
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            pass
+        if event == "error":
+            return {"error": data}
+        if data.lstrip()[:1] in ("{", "["):
+            raise StreamError(f"the stream sent malformed JSON: {_excerpt(data, 120)}")
+        return None  # not JSON and not an error: ignored, as for events without data
+
+    def _stream_error(self, obj: Any) -> StreamError:
+        err = obj.get("error") if isinstance(obj, dict) else obj
+        code = None
+        if isinstance(err, dict):
+            message = str(err.get("message") or err.get("type") or err)
+            code = err.get("code") or err.get("type")
+        else:
+            message = str(err)
+            if isinstance(obj, dict):
+                code = obj.get("code")
+        return StreamError(message, code=str(code) if code is not None else None, hint="the answer is incomplete")
+
+    def _drain(self) -> None:
+        """After ``[DONE]``: read to the end of the body so the connection can be reused."""
+        try:
+            self._ex.set_timeout(min(1.0, self._idle))
+            while self._ex.read1():
+                pass
+        except APIConnectionError:
+            pass  # the connection is closed instead; the answer is complete either way
+
+    def _absorb(self, chunk: dict[str, Any]) -> Optional[str]:
+        """Fold one chunk into the running result; return the new text of the first choice."""
+        if not self._head:
+            for key in ("id", "object", "created", "model", "system_fingerprint"):
+                if key in chunk:
+                    self._head[key] = chunk[key]
+        for key, value in chunk.items():
+            if key == "usage":
+                if value:
+                    self.usage = AttrDict(value)
+            elif key not in ("choices", "id", "object", "created", "model", "system_fingerprint"):
+                self._top[key] = value  # cost, venice_parameters (search results), …
+        out = None
+        for choice in chunk.get("choices") or ():
+            index = choice.get("index", 0)
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            if content:
+                if index in self._plain:
+                    text: Optional[str] = content
+                else:
+                    splitter = self._splitters.setdefault(index, _ThinkSplitter())
+                    think, text = splitter.feed(content)
+                    if think:
+                        self._thinks.setdefault(index, []).append(think)
+                    if splitter.state == 2:
+                        self._plain.add(index)
+                if text:
+                    self._texts.setdefault(index, []).append(text)
+                    if index == 0:
+                        out = text
+            for key, value in delta.items():
+                if key in ("content", "role") or value is None:
+                    continue
+                if key == "reasoning_content":
+                    self._reasonings.setdefault(index, []).append(value)
+                elif key == "tool_calls":
+                    self._tools.setdefault(index, _ToolCallAssembler()).add(value)
+                else:
+                    extras = self._extras.setdefault(index, {})
+                    if isinstance(value, list):
+                        extras.setdefault(key, []).extend(value)  # reasoning_details: pass back whole
+                    elif isinstance(value, str) and isinstance(extras.get(key), str):
+                        extras[key] += value
+                    else:
+                        extras[key] = value
+            if choice.get("finish_reason") is not None or index not in self._finish:
+                self._finish[index] = choice.get("finish_reason")
+        return out
+
+    # -- the assembled result ------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        for index, splitter in self._splitters.items():
+            think, text = splitter.flush()
+            if think:
+                self._thinks.setdefault(index, []).append(think)
+            if text:
+                self._texts.setdefault(index, []).append(text)
+
+    @property
+    def text(self) -> str:
+        """The first choice's text so far (without a leading ``<think>`` block)."""
+        return "".join(self._texts.get(0, ()))
+
+    @property
+    def reasoning(self) -> Optional[str]:
+        """The first choice's reasoning so far (``reasoning_content`` or a ``<think>`` block)."""
+        if 0 in self._reasonings:
+            return "".join(self._reasonings[0])
+        if 0 in self._thinks:
+            return "".join(self._thinks[0]).strip()
+        return None
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The first choice's tool calls, assembled from the deltas."""
+        tools = self._tools.get(0)
+        return tools.result() if tools else []
+
+    @property
+    def finish_reason(self) -> Optional[str]:
+        """The first choice's ``finish_reason`` (``None`` until it arrives)."""
+        return self._finish.get(0)
+
+    @property
+    def partial(self) -> str:
+        """Same as ``text``: what has been received so far."""
+        return self.text
+
+    @property
+    def response(self) -> ChatResponse:
+        """The whole answer as a ``ChatResponse`` (reads the rest of the stream first)."""
+        for _ in self._gen:
+            pass
+        self._flush()
+        choices = []
+        for index in sorted(set(self._finish) | set(self._texts) | set(self._tools)):
+            message: dict[str, Any] = {"role": "assistant", "content": "".join(self._texts.get(index, ()))}
+            if index in self._reasonings:
+                message["reasoning_content"] = "".join(self._reasonings[index])
+            elif index in self._thinks:
+                message["reasoning_content"] = "".join(self._thinks[index]).strip()
+            if index in self._tools:
+                message["tool_calls"] = [c.to_dict() for c in self._tools[index].result()]
+            message.update(self._extras.get(index, {}))
+            choices.append({"index": index, "message": message, "finish_reason": self._finish.get(index)})
+        body = {**self._head, "object": "chat.completion", "choices": choices, **self._top}
+        if self.usage is not None:
+            body["usage"] = self.usage
+        result = ChatResponse(body)
+        result.meta = self.meta
+        return result
+
+    # -- closing -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop reading and release the connection (closed, unless the stream had ended)."""
+        self._gen.close()
+        if not self.done:
+            self._ex.close()
+
+    def __enter__(self) -> ChatStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<ChatStream model={self._head.get('model')!r} done={self.done} chars={len(self.text)}>"
+
+
+def normalize_stop(stop: Union[str, Sequence[str], None]) -> Optional[list[str]]:
+    """Turn ``stop`` (a string or a list of strings) into the list Venice accepts, or ``None``.
+
+    Raises:
+        InvalidRequestError: Not strings, an empty string, or more than 4 sequences.
+    """
+    if stop is None:
+        return None
+    stops = [stop] if isinstance(stop, str) else list(stop) if isinstance(stop, (list, tuple)) else None
+    if stops is None or not all(isinstance(s, str) and s for s in stops):
+        raise InvalidRequestError("stop must be a non-empty string or a list of non-empty strings")
+    stops = list(dict.fromkeys(stops))
+    if len(stops) > MAX_STOP_SEQUENCES:
+        raise InvalidRequestError(
+            f"Venice accepts at most {MAX_STOP_SEQUENCES} stop sequences; got {len(stops)}: keep the most important"
+        )
+    return stops or None
+
+
+def estimate_tokens(value: Union[str, Sequence[Mapping[str, Any]]]) -> int:
+    """Estimate how many tokens a text or a message list takes, without a tokenizer.
+
+    An estimate only (aimed at BPE tokenizers such as cl100k on English prose; code, numbers and
+    other scripts vary more): enough to check a prompt against a model's ``context_length`` before
+    sending it. Each message adds 4 tokens of framing, and a message list 3 more.
+
+    Args:
+        value: A string, or messages as sent to ``chat.complete``.
+    Returns:
+        The estimated token count.
+    """
+    if isinstance(value, str):
+        return _estimate_text(value)
+    total = 3
+    for message in value:
+        total += 4 + _estimate_text(_content_text(message.get("content")) or "")
+        for call in message.get("tool_calls") or ():
+            total += _estimate_text(json.dumps(call))
+    return total
+
+
+def _estimate_text(text: str) -> int:
+    import re
+
+    count = 0
+    for m in re.finditer(r"[A-Za-z]+|[0-9]+|[^\x00-\x7f]|\n+|[^\sA-Za-z0-9]+", text):
+        piece = m.group()
+        ch = piece[0]
+        if ch.isascii() and ch.isalpha():
+            count += 1 + (len(piece) > 9) + (len(piece) > 15)
+        elif ch.isdigit():
+            count += (len(piece) + 2) // 3
+        elif not ch.isascii():
+            count += 1
+        elif ch == "\n":
+            count += 1
+        else:
+            count += (len(piece) + 1) // 2
+    return count
+
+
+def _schema_for(tp: Any) -> dict[str, Any]:
+    """JSON schema for a type hint (str, int, float, bool, list, dict, Optional, Literal, Enum)."""
+    import enum
+    import typing
+
+    if tp is str:
+        return {"type": "string"}
+    if tp is bool:
+        return {"type": "boolean"}
+    if tp is int:
+        return {"type": "integer"}
+    if tp is float:
+        return {"type": "number"}
+    if tp is type(None):
+        return {"type": "null"}
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        values = [m.value for m in tp]
+        return {**_schema_of_values(values), "enum": values}
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Literal:
+        return {**_schema_of_values(list(args)), "enum": list(args)}
+    if origin is typing.Union or type(tp).__name__ == "UnionType":
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:
+            return _schema_for(options[0])
+        return {"anyOf": [_schema_for(a) for a in options]}
+    if tp in (list, tuple, set, frozenset) or origin in (list, tuple, set, frozenset):
+        schema: dict[str, Any] = {"type": "array"}
+        if args and args[0] is not Ellipsis:
+            schema["items"] = _schema_for(args[0])
+        return schema
+    if tp is dict or origin is dict:
+        return {"type": "object"}
+    return {}
+
+
+def _schema_of_values(values: list[Any]) -> dict[str, Any]:
+    for kind, name in ((bool, "boolean"), (str, "string"), (int, "integer"), (float, "number")):
+        if values and all(type(v) is kind for v in values):
+            return {"type": name}
+    return {}
+
+
+def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """Description (first paragraph) and per-argument text from a Google- or Sphinx-style docstring."""
+    import re
+
+    description = doc.split("\n\n")[0].strip() if doc else ""
+    params: dict[str, str] = {}
+    for m in re.finditer(r"^\s*:param\s+(?:\w+\s+)?(\w+):\s*(.+)$", doc, re.M):
+        params[m.group(1)] = m.group(2).strip()
+    section = re.search(r"^\s*(?:Args|Arguments|Parameters):\s*\n((?:[ \t]+.*\n?|\s*\n)+)", doc, re.M)
+    if section:
+        current, indent = None, 0
+        for line in section.group(1).splitlines():
+            arg = re.match(r"\s+(\*{0,2}\w+)\s*(?:\([^)]*\))?:\s*(.*)$", line)
+            depth = len(line) - len(line.lstrip())
+            if arg and (current is None or depth <= indent):
+                current, indent = arg.group(1).lstrip("*"), depth
+                params[current] = arg.group(2).strip()
+            elif current and line.strip():
+                params[current] = (params[current] + " " + line.strip()).strip()
+    return description, params
+
+
+def function_to_tool(fn: Callable[..., Any]) -> dict[str, Any]:
+    """Describe a Python function as an OpenAI-style tool, from its signature and docstring.
+
+    Parameter types come from the type hints (str, int, float, bool, list[...], dict, Optional,
+    Literal, Enum); parameters without a default are required; the docstring's first paragraph is
+    the description and its ``Args:`` section (or ``:param x:`` lines) describes the parameters.
+
+    Args:
+        fn: The function.
+    Returns:
+        ``{"type": "function", "function": {"name", "description", "parameters"}}``.
+    """
+    import inspect
+    import typing
+
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable forward references: fall back to untyped parameters
+        hints = {}
+    description, docs = _parse_docstring(inspect.getdoc(fn) or "")
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for name, param in inspect.signature(fn).parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        schema = _schema_for(hints[name]) if name in hints else {}
+        if name in docs:
+            schema["description"] = docs[name]
+        properties[name] = schema
+        if param.default is param.empty:
+            required.append(name)
+    parameters: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        parameters["required"] = required
+    function: dict[str, Any] = {"name": fn.__name__, "parameters": parameters}
+    if description:
+        function["description"] = description
+    return {"type": "function", "function": function}
+
+
+def run_tool_calls(
+    calls: Any, functions: Union[Mapping[str, Callable[..., Any]], Iterable[Callable[..., Any]]]
+) -> list[dict[str, Any]]:
+    """Run the tool calls the model asked for and return the ``tool`` messages to append.
+
+    Args:
+        calls: A ``ChatResponse`` or ``ChatStream``, an assistant message dict, or a list of
+            ``ToolCall`` objects (or OpenAI-shaped call dicts).
+        functions: name → function, or a list of functions (named by ``__name__``).
+    Returns:
+        One ``{"role": "tool", "tool_call_id": …, "content": …}`` per call, in order. A result that
+        is not a string is JSON-encoded. An unknown tool, bad arguments or an exception in the
+        function becomes a message saying so (the model can react), never a crash.
+    """
+    if isinstance(calls, (ChatResponse, ChatStream)):
+        items: list[ToolCall] = calls.tool_calls
+    elif isinstance(calls, Mapping):
+        items = [ToolCall.from_dict(c) for c in calls.get("tool_calls") or ()]
+    else:
+        items = [c if isinstance(c, ToolCall) else ToolCall.from_dict(c) for c in calls]
+    table = dict(functions) if isinstance(functions, Mapping) else {f.__name__: f for f in functions}
+    messages = []
+    for call in items:
+        fn = table.get(call.name)
+        if fn is None:
+            content = f"Error: there is no tool named {call.name!r}"
+        else:
+            try:
+                result = fn(**call.args)
+            except Exception as exc:
+                content = f"Error: {type(exc).__name__}: {exc}"
+            else:
+                content = result if isinstance(result, str) else json.dumps(result, default=str)
+        messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
+    return messages
+
+
+###############################################################################
+# Client and resource namespaces ##############################################
+###############################################################################
+
+_warned_models: set[str] = set()  # deprecation warnings already shown, once per model per process
+
+
+def _strip_none(value: Any) -> Any:
+    """Drop ``None`` values at every depth: Venice's strict schema rejects most nulls."""
+    if isinstance(value, dict):
+        return {k: _strip_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_strip_none(v) for v in value]
+    return value
+
+
+def _check_header(name: str, value: str) -> None:
+    if any(c in "\r\n\0" for c in name + value) or not name.strip():
+        raise ConfigError(f"header {name!r} has a line break or NUL in its name or value; refusing to send it")
+
+
+class VeniceClient:
+    """A client for the Venice API. Thread-safe; reuse one for many calls.
+
+    Args:
+        api_key: The key; default from the environment, ``.env`` or the credentials file
+            (see ``load_config``). Endpoints that need a key raise ``ConfigError`` without one.
+        base_url: API root (``https://``, or ``http://`` for loopback hosts only).
+        timeout: Read timeout in seconds: the longest silence allowed between bytes (for streams,
+            between events that carry data).
+        connect_timeout: Seconds allowed to connect.
+        max_retries: Retries after the first attempt (see ``RetryPolicy``).
+        default_model: Model used when a call names none.
+        default_headers: Headers added to every request.
+        config: A ready ``Config``; the arguments above override its fields.
+        retry: A ``RetryPolicy`` (``max_retries`` above wins over its own).
+        env_file, environ: Passed to ``load_config``.
+        trust_env: Use proxy settings from the environment (default ``True``).
+        sleep, clock, random: ``time.sleep``, ``time.time`` and ``random.random`` stand-ins, for tests.
+    Raises:
+        ConfigError: A setting is malformed (for example a plain ``http://`` URL to a remote host).
+
+    Attributes:
+        chat: ``chat.complete(...)`` and ``chat.completions.create(...)``.
+        models: ``models.list()``, ``models.traits()``, ``models.compatibility_mapping()``.
+        config: The resolved ``Config``.
+    """
+
+    def __init__(
+        self,
+        api_key: Optional[str] = None,
+        *,
+        base_url: Optional[str] = None,
+        timeout: Optional[float] = None,
+        connect_timeout: Optional[float] = None,
+        max_retries: Optional[int] = None,
+        default_model: Optional[str] = None,
+        default_headers: Optional[Mapping[str, str]] = None,
+        config: Optional[Config] = None,
+        retry: Optional[RetryPolicy] = None,
+        env_file: Union[str, os.PathLike[str], bool, None] = None,
+        environ: Optional[Mapping[str, str]] = None,
+        trust_env: bool = True,
+        sleep: Optional[Callable[[float], Any]] = None,
+        clock: Optional[Callable[[], float]] = None,
+        random: Optional[Callable[[], float]] = None,
+    ) -> None:
+        overrides = {
+            "api_key": api_key,
+            "base_url": base_url,
+            "timeout": timeout,
+            "connect_timeout": connect_timeout,
+            "max_retries": max_retries,
+            "default_model": default_model,
+            "default_headers": default_headers,
+        }
+        if config is None:
+            config = load_config(env_file=env_file, environ=environ, **overrides)  # type: ignore[arg-type]
+        else:
+            import dataclasses
+
+            given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+            if "api_key" in given:
+                given["key_source"] = "argument"
+            config = dataclasses.replace(config, **given) if given else config
+        for name, value in config.default_headers.items():
+            _check_header(name, value)
+        self.config = config
+        if retry is None:
+            retry = RetryPolicy(max_retries=config.max_retries)
+        elif max_retries is not None:
+            import dataclasses
+
+            retry = dataclasses.replace(retry, max_retries=max_retries)
+        self.retry = retry
+        from urllib.parse import urlsplit
+
+        url = urlsplit(config.base_url)
+        self._scheme = url.scheme
+        self._host = url.hostname or ""
+        self._port = url.port or (443 if url.scheme == "https" else 80)
+        self._prefix = url.path.rstrip("/")
+        self._transport = _Transport(config, os.environ if environ is None else environ, trust_env)
+        self._sleep = sleep or time.sleep
+        self._clock = clock or time.time
+        self._random = random
+        self._failures: list[float] = []
+        self._failures_lock = threading.Lock()
+        self._user_agent = f"venice.py/{__version__} Python/{sys.version_info[0]}.{sys.version_info[1]}"
+        self.chat = Chat(self)
+        self.models = Models(self)
+
+    def __repr__(self) -> str:
+        return f"VeniceClient(base_url={self.config.base_url!r}, api_key={mask_key(self.config.api_key)!r})"
+
+    def __enter__(self) -> VeniceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the pooled connections. The client still works afterwards (it reconnects)."""
+        self._transport.close()
+
+    # -- the generic request -------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Optional[Mapping[str, Any]] = None,
+        stream: bool = False,
+        headers: Optional[Mapping[str, str]] = None,
+        timeout: Optional[float] = None,
+        deadline: Optional[float] = None,
+    ) -> Any:
+        """Call any endpoint, for those without a wrapper here.
+
+        Args:
+            method: ``"GET"``, ``"POST"``, …
+            path: Path under the base URL, e.g. ``"/api_keys/rate_limits"``.
+            json: Request body; ``None`` values are removed at every depth.
+            params: Query parameters (``None`` values left out).
+            stream: Return a ``RawResponse`` with the body unread.
+            headers: Extra headers for this call.
+            timeout: Read timeout for this call.
+            deadline: Overall seconds allowed for this call, retries included.
+        Returns:
+            The decoded JSON (objects as ``AttrDict`` with ``.meta``), raw ``bytes`` for other
+            content types, or a ``RawResponse`` when ``stream=True``.
+        Raises:
+            VeniceAPIError: An error status (subclass by status), or a 2xx JSON/HTML body that
+                can't be used as such.
+            APIConnectionError: No usable response. ConfigError: no key for an endpoint that needs one.
+        """
+        ex, data = self._send(method, path, json, params, headers, stream, timeout, deadline)
+        meta = self._meta(ex)
+        if stream:
+            return RawResponse(ex, meta)
+        return self._decode(ex, data, meta, expect_json=False)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _meta(self, ex: _Exchange) -> ResponseMeta:
+        meta = ResponseMeta.from_headers(ex.status, ex.headers, self._clock())
+        if meta.deprecation_warning:
+            model = meta.model_id or meta.model_name or "?"
+            if model not in _warned_models:
+                import warnings
+
+                _warned_models.add(model)
+                when = f" (on {meta.deprecation_date})" if meta.deprecation_date else ""
+                warnings.warn(
+                    f"model {model} is deprecated{when}: {meta.deprecation_warning}", DeprecationWarning, stacklevel=4
+                )
+        return meta
+
+    def _decode(
+        self, ex: _Exchange, data: bytes, meta: ResponseMeta, *, expect_json: bool, cls: type[AttrDict] = AttrDict
+    ) -> Any:
+        ctype = ex.headers.get("content-type", "").lower()
+        is_json = "json" in ctype or (not ctype and expect_json)
+        if not is_json and "text/html" not in ctype and not expect_json:
+            return data
+        where = f"Venice answered {ex.status}"
+        if not data.strip():
+            raise VeniceAPIError(
+                f"{where} with an empty body",
+                status_code=ex.status,
+                headers=ex.headers,
+                request_id=meta.request_id,
+                meta=meta,
+            )
+        try:
+            if not is_json:
+                raise ValueError
+            value = json.loads(data)
+        except ValueError:
+            text = data.decode("utf-8", "replace")
+            raise VeniceAPIError(
+                f"{where} with a body that is not valid JSON ({ctype or 'no content type'}): {_excerpt(text)}",
+                status_code=ex.status,
+                headers=ex.headers,
+                body=text,
+                request_id=meta.request_id,
+                meta=meta,
+                hint="a proxy or CDN may be in the way; try again later",
+            ) from None
+        if type(value) is dict:
+            value = cls(value)
+            value.meta = meta
+        elif type(value) is list:
+            _wrap_list(value)
+        return value
+
+    def _fail(self) -> int:
+        """Record a failed request; return how many failed within the policy's window."""
+        now = self._clock()
+        with self._failures_lock:
+            horizon = now - self.retry.failure_window
+            self._failures = [t for t in self._failures if t > horizon]
+            self._failures.append(now)
+            return len(self._failures)
+
+    def _rand(self) -> float:
+        if self._random is None:
+            import random
+
+            self._random = random.random
+        return self._random()
+
+    def _headers(
+        self, key: Optional[str], stream: bool, has_body: bool, extra: Optional[Mapping[str, str]]
+    ) -> dict[str, str]:
+        headers = {
+            "User-Agent": self._user_agent,
+            "Accept": "text/event-stream" if stream else "application/json",
+            # Venice compresses non-streamed answers only (NOTES.md §1); a stream stays unbuffered.
+            "Accept-Encoding": "identity" if stream else "gzip",
+        }
+        if has_body:
+            headers["Content-Type"] = "application/json"
+        headers.update(self.config.default_headers)
+        if extra:
+            for name, value in extra.items():
+                _check_header(name, value)
+            headers.update(extra)
+        if key is not None:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def _target(self, path: str, params: Optional[Mapping[str, Any]]) -> str:
+        if "://" in path:
+            raise InvalidRequestError("pass a path under the base URL (e.g. '/models'), not a full URL")
+        target = f"{self._prefix}/{path.lstrip('/')}"
+        if params:
+            from urllib.parse import urlencode
+
+            query = urlencode(
+                [(k, str(v).lower() if isinstance(v, bool) else v) for k, v in params.items() if v is not None]
+            )
+            if query:
+                target += ("&" if "?" in target else "?") + query
+        return target
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: Optional[Mapping[str, Any]],
+        extra_headers: Optional[Mapping[str, str]],
+        stream: bool,
+        timeout: Optional[float],
+        deadline: Optional[float],
+    ) -> tuple[_Exchange, bytes]:
+        """Send with retries; return the 2xx exchange and its body (``b""`` unread when streaming)."""
+        method = method.upper()
+        route = "/" + path.split("?")[0].strip("/")
+        key = self.config.api_key if (method == "GET" and route in _KEYLESS_PATHS) else self.config.require_key()
+        payload = None
+        if body is not None:
+            payload = json.dumps(_strip_none(body), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        headers = self._headers(key, stream, payload is not None, extra_headers)
+        target = self._target(path, params)
+        timeouts = _Timeouts(self.config.connect_timeout, timeout or self.config.timeout, deadline)
+        scheme, host, port = self._scheme, self._host, self._port
+        policy = self.retry
+        attempt = redirects = 0
+        while True:
+            error: VeniceError
+            rheaders: dict[str, str] = {}
+            try:
+                ex = self._transport.open(method, scheme, host, port, target, headers, payload, timeouts)
+                status = ex.status
+                if 200 <= status < 300:
+                    if stream:
+                        return ex, b""
+                    data = ex.read_all()
+                    if ex.headers.get("content-encoding", "").lower() in ("gzip", "x-gzip"):
+                        data = _gunzip(data)
+                    return ex, data
+                data = ex.read_all()
+            except APIConnectionError as err:
+                if (
+                    getattr(err, "_stage", _READ) == _READ
+                    and method not in ("GET", "HEAD")
+                    and not policy.retry_read_timeouts
+                ):
+                    self._fail()
+                    raise  # the request was sent: it may have been processed (and billed)
+                error = err
+            else:
+                rheaders = ex.headers
+                if rheaders.get("content-encoding", "").lower() in ("gzip", "x-gzip"):
+                    data = _gunzip(data)
+                location = rheaders.get("location")
+                if 300 <= status < 400 and location:
+                    scheme, host, port, target, headers = self._redirect(
+                        method, status, location, scheme, host, port, target, headers, ex
+                    )
+                    redirects += 1
+                    if redirects > 5:
+                        raise VeniceAPIError(
+                            "too many redirects",
+                            status_code=status,
+                            headers=rheaders,
+                            request_id=rheaders.get("cf-ray"),
+                        )
+                    continue
+                meta = self._meta(ex)
+                api_error = _api_error(status, rheaders, data, meta, self._clock())
+                should = rheaders.get("x-should-retry", "").lower()
+                retryable = should == "true" or (should != "false" and status in policy.retry_statuses)
+                if status == 409 and api_error.code == "needs_consent":
+                    retryable = False
+                if not retryable:
+                    self._fail()
+                    raise api_error
+                error = api_error
+            failures = self._fail()
+            delay = retry_delay(policy, attempt, rheaders, self._clock(), self._rand())
+            if delay is None:
+                error.hint = f"Venice asked to wait longer than max_retry_after ({policy.max_retry_after:g} s)"
+                raise error
+            if attempt >= policy.max_retries:
+                if attempt:
+                    error.hint = (error.hint + "; " if error.hint else "") + f"gave up after {attempt + 1} attempts"
+                raise error
+            if failures >= policy.failure_budget:
+                error.hint = (
+                    f"not retried: {failures} failed requests in the last {policy.failure_window:g} s; "
+                    "Venice blocks a key after about 20, so the error budget is spent"
+                )
+                raise error
+            if timeouts.deadline is not None and time.monotonic() + delay >= timeouts.deadline:
+                raise error
+            attempt += 1
+            if policy.on_retry is not None:
+                policy.on_retry(attempt, error, delay)
+            import logging
+
+            logging.getLogger("venice").info(
+                "retry %d/%d in %.2f s after: %s", attempt, policy.max_retries, delay, error
+            )
+            self._sleep(delay)
+
+    def _redirect(
+        self,
+        method: str,
+        status: int,
+        location: str,
+        scheme: str,
+        host: str,
+        port: int,
+        target: str,
+        headers: dict[str, str],
+        ex: _Exchange,
+    ) -> tuple[str, str, int, str, dict[str, str]]:
+        """Follow a redirect for GET only. Another host never gets the Authorization header."""
+        from urllib.parse import urljoin, urlsplit
+
+        url = urljoin(f"{scheme}://{host}:{port}{target}", location)
+        parts = urlsplit(url)
+        rid = ex.headers.get("cf-ray")
+        if method not in ("GET", "HEAD"):
+            raise VeniceAPIError(
+                f"the server redirected a {method} request to {url}; not followed (the request would be re-sent)",
+                status_code=status,
+                headers=ex.headers,
+                request_id=rid,
+            )
+        new_host = parts.hostname or ""
+        if parts.scheme not in ("http", "https") or (parts.scheme == "http" and not _is_loopback(new_host)):
+            raise VeniceAPIError(
+                f"refusing to follow a redirect to {url}", status_code=status, headers=ex.headers, request_id=rid
+            )
+        new_port = parts.port or (443 if parts.scheme == "https" else 80)
+        if (parts.scheme, new_host, new_port) != (self._scheme, self._host, self._port):
+            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        return parts.scheme, new_host, new_port, parts.path + (f"?{parts.query}" if parts.query else ""), headers
+
+    def _json(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: Optional[Mapping[str, Any]] = None,
+        cls: type[AttrDict] = AttrDict,
+        **kw: Any,
+    ) -> Any:
+        ex, data = self._send(
+            method, path, body, params, kw.get("headers"), False, kw.get("timeout"), kw.get("deadline")
+        )
+        return self._decode(ex, data, self._meta(ex), expect_json=True, cls=cls)
+
+
+def _gunzip(data: bytes) -> bytes:
+    import zlib
+
+    try:
+        return zlib.decompress(data, 47)  # 32 + 15: gzip or zlib header, detected
+    except zlib.error as err:
+        raise _conn_error(f"the response claimed gzip encoding but could not be decoded ({err})", _READ) from None
+
+
+class RawResponse:
+    """A response whose body has not been read (``client.request(..., stream=True)``).
+
+    Read it with ``iter_bytes()`` or ``read()``; close it (or use ``with``) if you stop early.
+    A gzip-encoded body is decoded as it arrives.
+
+    Attributes:
+        status_code: HTTP status. headers: Lower-case names. meta: ``ResponseMeta``.
+    """
+
+    def __init__(self, exchange: _Exchange, meta: ResponseMeta) -> None:
+        self._ex = exchange
+        self.status_code = exchange.status
+        self.headers = exchange.headers
+        self.meta = meta
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        """Yield the body in blocks as they arrive."""
+        gz = None
+        if self.headers.get("content-encoding", "").lower() in ("gzip", "x-gzip"):
+            import zlib
+
+            gz = zlib.decompressobj(47)
+        try:
+            while True:
+                block = self._ex.read1()
+                if not block:
+                    break
+                out = gz.decompress(block) if gz is not None else block
+                if out:
+                    yield out
+        finally:
+            self._ex.close()
+
+    def read(self) -> bytes:
+        """The whole (remaining) body."""
+        return b"".join(self.iter_bytes())
+
+    def close(self) -> None:
+        """Stop reading; the connection is closed unless the body was read to the end."""
+        self._ex.close()
+
+    def __enter__(self) -> RawResponse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Models:
+    """``client.models``: the model catalogue. These endpoints need no API key."""
+
+    def __init__(self, client: VeniceClient) -> None:
+        self._client = client
+
+    def list(self, type: str = "text") -> ModelList:
+        """List models of one type.
+
+        Args:
+            type: ``"text"`` (default), ``"image"``, ``"embedding"``, ``"tts"``, ``"asr"``, ``"video"``,
+                ``"upscale"``, ``"inpaint"``, ``"music"``, ``"code"``, or ``"all"``.
+        Returns:
+            A ``ModelList`` of ``Model`` objects.
+        """
+        body = self._client._json("GET", "/models", params={"type": type})
+        rows = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(rows, list):
+            raise VeniceAPIError("GET /models answered without a data list", status_code=200, body=body)
+        return ModelList([Model.from_dict(r) for r in rows if isinstance(r, dict)], getattr(body, "meta", None), type)
+
+    def retrieve(self, model_id: str, type: str = "all") -> Model:
+        """One model by id (looked up in ``list(type)``). Raises ``NotFoundError`` if absent."""
+        found = self.list(type).get(model_id)
+        if found is None:
+            raise NotFoundError(
+                f"no model {model_id!r} in GET /models?type={type}", status_code=404, code="MODEL_NOT_FOUND"
+            )
+        return found
+
+    def traits(self, type: str = "text") -> dict[str, str]:
+        """Trait → model id (``{"default": "…", "most_uncensored": "…"}``)."""
+        body = self._client._json("GET", "/models/traits", params={"type": type})
+        return dict(body.get("data") or {})
+
+    def compatibility_mapping(self, type: str = "text") -> dict[str, str]:
+        """Other providers' model names → Venice model ids."""
+        body = self._client._json("GET", "/models/compatibility_mapping", params={"type": type})
+        return dict(body.get("data") or {})
+
+
+class Chat:
+    """``client.chat``: ``complete()`` and the OpenAI-style ``completions.create()``."""
+
+    def __init__(self, client: VeniceClient) -> None:
+        self._client = client
+        self.completions = Completions(client)
+
+    def complete(
+        self,
+        messages: Union[str, Sequence[Mapping[str, Any]]],
+        model: Optional[str] = None,
+        *,
+        temperature: Optional[float] = DEFAULT_TEMPERATURE,
+        stream: bool = False,
+        max_tokens: Optional[int] = None,
+        tools: Optional[Sequence[Any]] = None,
+        venice_parameters: Optional[Mapping[str, Any]] = None,
+        stop: Union[str, Sequence[str], None] = None,
+        timeout: Optional[float] = None,
+        deadline: Optional[float] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Ask a model for a chat completion.
+
+        Args:
+            messages: The conversation (``[{"role": "user", "content": "…"}, …]``), or one string
+                (a single user message).
+            model: Model id, trait or alias; default ``config.default_model`` (``VENICE_MODEL``).
+            temperature: 0–2.
+            stream: Return a ``ChatStream`` that yields text as it arrives.
+            max_tokens: Most tokens to generate; sent as ``max_completion_tokens`` (Venice's current
+                field, reasoning included).
+            tools: OpenAI-style tool dicts, or plain Python functions (described with
+                ``function_to_tool``).
+            venice_parameters: Venice options, e.g. ``{"enable_web_search": "auto"}``.
+            stop: A stop sequence or up to 4 of them.
+            timeout: Read timeout for this call (for streams: the longest wait between data events).
+            deadline: Overall seconds for the call, retries and stream included.
+            headers: Extra headers for this call.
+            **kwargs: Any other field of Venice's chat request (``top_p``, ``response_format``,
+                ``tool_choice``, ``seed``, ``reasoning_effort``, …), passed unchanged; ``None`` values
+                are dropped.
+        Returns:
+            A ``ChatResponse``, or a ``ChatStream`` when ``stream=True``.
+        Raises:
+            InvalidRequestError: Bad arguments (before sending) or rejected by Venice.
+            ConfigError: No model given and no default, or no API key.
+            VeniceAPIError, APIConnectionError, StreamError: see the Errors section.
+        """
+        client = self._client
+        model = model or client.config.default_model
+        if not model:
+            raise ConfigError(
+                "No model given: pass model=… (list them with `python -m venice models`) or set VENICE_MODEL."
+            )
+        body: dict[str, Any] = {"model": model, "messages": _check_messages(messages)}
+        if temperature is not None:
+            if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
+                raise InvalidRequestError(f"temperature must be a number from 0 to 2, got {temperature!r}")
+            body["temperature"] = temperature
+        if max_tokens is not None:
+            if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+                raise InvalidRequestError(f"max_tokens must be a whole number >= 1, got {max_tokens!r}")
+            kwargs.setdefault("max_completion_tokens", max_tokens)
+        if tools:
+            body["tools"] = [function_to_tool(t) if callable(t) and not isinstance(t, Mapping) else t for t in tools]
+        if venice_parameters:
+            body["venice_parameters"] = dict(venice_parameters)
+        body["stop"] = normalize_stop(stop)
+        seed = kwargs.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 1):
+            raise InvalidRequestError(f"seed must be a whole number >= 1 (Venice rejects 0), got {seed!r}")
+        body.update(kwargs)
+        if stream:
+            body["stream"] = True
+            body.setdefault("stream_options", {"include_usage": True})
+        else:
+            body.pop("stream", None)
+        return _chat_call(client, body, stream, timeout, deadline, headers)
+
+
+def _chat_call(
+    client: VeniceClient,
+    body: dict[str, Any],
+    stream: bool,
+    timeout: Optional[float],
+    deadline: Optional[float],
+    headers: Optional[Mapping[str, str]],
+) -> Any:
+    ex, data = client._send("POST", "/chat/completions", body, None, headers, stream, timeout, deadline)
+    meta = client._meta(ex)
+    if not stream:
+        return client._decode(ex, data, meta, expect_json=True, cls=ChatResponse)
+    ctype = ex.headers.get("content-type", "").lower()
+    if "text/event-stream" not in ctype:
+        # A 200 that is not a stream (an HTML page from a proxy, a JSON error) must not pass for
+        # an empty, successful answer.
+        try:
+            raw = ex.read_all()
+        finally:
+            ex.close()
+        message, code, parsed = _parse_error_body(ex.status, raw, ctype)
+        raise VeniceAPIError(
+            f"expected an event stream but got {ctype or 'no content type'}: {message}",
+            status_code=ex.status,
+            code=code,
+            body=parsed,
+            headers=ex.headers,
+            request_id=meta.request_id,
+            meta=meta,
+        )
+    return ChatStream(ex, meta, timeout or client.config.timeout)
+
+
+def _check_messages(messages: Any) -> list[Any]:
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    if not isinstance(messages, (list, tuple)) or not messages:
+        raise InvalidRequestError(
+            "messages must be a string or a non-empty list of {'role': …, 'content': …} dicts, "
+            f"got {type(messages).__name__}"
+        )
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, Mapping):
+            raise InvalidRequestError(
+                f"messages[{i}] must be a dict with 'role' and 'content', got {type(msg).__name__}"
+            )
+        role = msg.get("role")
+        if role not in _ROLES:
+            raise InvalidRequestError(
+                f"messages[{i}] has {'no role' if role is None else f'role {role!r}'}; "
+                f"use one of {', '.join(sorted(_ROLES))}"
+            )
+        if role == "tool" and not msg.get("tool_call_id"):
+            raise InvalidRequestError(f"messages[{i}] is a tool message without tool_call_id")
+    return list(messages)
+
+
+class Completions:
+    """``client.chat.completions``: OpenAI's calling convention over the same machinery."""
+
+    def __init__(self, client: VeniceClient) -> None:
+        self._client = client
+
+    def create(
+        self,
+        *,
+        model: Optional[str] = None,
+        messages: Sequence[Mapping[str, Any]],
+        stream: bool = False,
+        timeout: Optional[float] = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Create a chat completion with OpenAI's keyword arguments; returns the same objects as
+        ``chat.complete`` (``ChatResponse``, or a ``ChatStream`` when ``stream=True``). No default
+        temperature is added. ``None`` values are dropped."""
+        extra_body = kwargs.pop("extra_body", None) or {}
+        headers = kwargs.pop("extra_headers", None)
+        kwargs.update(extra_body)
+        temperature = kwargs.pop("temperature", None)
+        return self._client.chat.complete(
+            messages, model, temperature=temperature, stream=stream, timeout=timeout, headers=headers, **kwargs
+        )
+
+
+###############################################################################
+# Module-level helpers ########################################################
+###############################################################################
+
+_default_client: Optional[VeniceClient] = None
+_default_lock = threading.Lock()
+
+
+def _client() -> VeniceClient:
+    """The shared client of the module-level helpers, created on first use (never at import)."""
+    global _default_client
+    with _default_lock:
+        if _default_client is None:
+            _default_client = VeniceClient()
+        return _default_client
+
+
+def chat(messages: Union[str, Sequence[Mapping[str, Any]]], model: Optional[str] = None, **kwargs: Any) -> Any:
+    """One-liner chat with a shared default client: ``venice.chat("Hi", model="…").text``.
+
+    Takes the same arguments as ``VeniceClient().chat.complete``."""
+    return _client().chat.complete(messages, model, **kwargs)
+
+
+def list_models(type: str = "text", **client_kwargs: Any) -> ModelList:
+    """List models (no API key needed): ``venice.list_models("text")``.
+
+    Args:
+        type: As for ``client.models.list``.
+        **client_kwargs: Passed to ``VeniceClient`` (e.g. ``base_url``).
+    """
+    with VeniceClient(**client_kwargs) as client:
+        return client.models.list(type)
+
+
+if __name__ == "__main__":
+    sys.modules.setdefault("venice", sys.modules["__main__"])
