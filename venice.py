@@ -81,6 +81,7 @@ __all__ = [
     "iter_sse",
     "list_models",
     "load_config",
+    "main",
     "mask_key",
     "normalize_stop",
     "parse_dotenv",
@@ -1788,6 +1789,18 @@ class ChatStream:
             if text:
                 yield text
 
+    def parts(self) -> Iterator[tuple[str, str]]:
+        """Iterate ``("reasoning", text)`` and ``("text", text)`` pieces of the first choice as they
+        arrive (reasoning from ``reasoning_content`` or a ``<think>`` block)."""
+        seen = 0
+        for _chunk, text in self._gen:
+            reasoning = self._reasonings.get(0) or self._thinks.get(0) or ()
+            while seen < len(reasoning):
+                yield "reasoning", reasoning[seen]
+                seen += 1
+            if text:
+                yield "text", text
+
     def chunks(self) -> Iterator[AttrDict]:
         """Iterate the raw ``chat.completion.chunk`` objects (``choices: []`` usage chunk included)."""
         for chunk, _text in self._gen:
@@ -2216,11 +2229,13 @@ def run_tool_calls(
     """
     if isinstance(calls, (ChatResponse, ChatStream)):
         items: list[ToolCall] = calls.tool_calls
-    elif isinstance(calls, Mapping):
+    elif isinstance(calls, dict):
         items = [ToolCall.from_dict(c) for c in calls.get("tool_calls") or ()]
     else:
         items = [c if isinstance(c, ToolCall) else ToolCall.from_dict(c) for c in calls]
-    table = dict(functions) if isinstance(functions, Mapping) else {f.__name__: f for f in functions}
+    from collections.abc import Mapping as AnyMapping
+
+    table = dict(functions) if isinstance(functions, AnyMapping) else {f.__name__: f for f in functions}
     messages = []
     for call in items:
         fn = table.get(call.name)
@@ -2822,7 +2837,7 @@ class Chat:
                 raise InvalidRequestError(f"max_tokens must be a whole number >= 1, got {max_tokens!r}")
             kwargs.setdefault("max_completion_tokens", max_tokens)
         if tools:
-            body["tools"] = [function_to_tool(t) if callable(t) and not isinstance(t, Mapping) else t for t in tools]
+            body["tools"] = [function_to_tool(t) if callable(t) and not isinstance(t, dict) else t for t in tools]
         if venice_parameters:
             body["venice_parameters"] = dict(venice_parameters)
         body["stop"] = normalize_stop(stop)
@@ -2880,7 +2895,7 @@ def _check_messages(messages: Any) -> list[Any]:
             f"got {type(messages).__name__}"
         )
     for i, msg in enumerate(messages):
-        if not isinstance(msg, Mapping):
+        if not isinstance(msg, dict):
             raise InvalidRequestError(
                 f"messages[{i}] must be a dict with 'role' and 'content', got {type(msg).__name__}"
             )
@@ -2957,5 +2972,545 @@ def list_models(type: str = "text", **client_kwargs: Any) -> ModelList:
         return client.models.list(type)
 
 
+###############################################################################
+# Command line ################################################################
+###############################################################################
+
+_COMMANDS: Final = ("chat", "models", "auth", "proxy")
+_SPINNER: Final = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+class _Exit(Exception):
+    """Ends ``main`` with an exit status (argparse's own exits included)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class _UI:
+    """The streams ``main`` was given, with the terminal facts that decide spinners and colours."""
+
+    def __init__(self, stdin: Any, stdout: Any, stderr: Any, environ: Mapping[str, str]) -> None:
+        self.stdin, self.stdout, self.stderr, self.environ = stdin, stdout, stderr, environ
+        self.tty_out = _isatty(stdout)
+        self.tty_err = _isatty(stderr)
+        self.color = self.tty_err and "NO_COLOR" not in environ and environ.get("TERM") != "dumb"
+        self.at_line_start = True
+
+    def out(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()
+        if text:
+            self.at_line_start = text.endswith("\n")
+
+    def err(self, text: str, style: str = "") -> None:
+        if not self.at_line_start:
+            self.out("\n")
+        if style and self.color:
+            text = f"\x1b[{style}m{text}\x1b[0m"
+        self.stderr.write(text + "\n")
+        self.stderr.flush()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class _Spinner:
+    """A small spinner on stderr until the first token, only when stdout and stderr are terminals."""
+
+    def __init__(self, ui: _UI) -> None:
+        self.ui = ui
+        self.stop_event = threading.Event()
+        self.thread: Optional[threading.Thread] = None
+
+    def __enter__(self) -> _Spinner:
+        if self.ui.tty_out and self.ui.tty_err:
+            self.thread = threading.Thread(target=self._spin, daemon=True)
+            self.thread.start()
+        return self
+
+    def _spin(self) -> None:
+        i = 0
+        while not self.stop_event.wait(0.08):
+            self.ui.stderr.write(f"\r{_SPINNER[i % len(_SPINNER)]} ")
+            self.ui.stderr.flush()
+            i += 1
+
+    def stop(self) -> None:
+        if self.thread is not None and not self.stop_event.is_set():
+            self.stop_event.set()
+            self.thread.join()
+            self.ui.stderr.write("\r  \r")
+            self.ui.stderr.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _argparser(ui: _UI, prog: str, description: str) -> Any:
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def _print_message(self, message: str, file: Any = None) -> None:
+            if message:
+                (ui.stderr if file is sys.stderr else ui.stdout).write(message)
+
+        def exit(self, status: int = 0, message: Optional[str] = None) -> Any:
+            if message:
+                ui.stderr.write(message)
+            raise _Exit(status)
+
+    return Parser(prog=prog, description=description)
+
+
+def _common_options(parser: Any) -> None:
+    parser.add_argument("--base-url", help="API root (default: VENICE_BASE_URL or the public API)")
+    parser.add_argument("--timeout", type=float, help="read timeout in seconds")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks (also VENICE_DEBUG=1)")
+
+
+def _chat_parser(ui: _UI) -> Any:
+    p = _argparser(
+        ui,
+        "venice",
+        "Chat with a Venice model. Other commands: `venice models`, `venice auth set|status|clear`, "
+        "`venice proxy` (each has --help). Piped input is put before the prompt.",
+    )
+    p.add_argument("prompt", nargs="*", help="the prompt; none and a terminal: interactive chat")
+    p.add_argument("-m", "--model", help="model id or trait (default: VENICE_MODEL, else the 'default' trait)")
+    p.add_argument("-s", "--system", help="system prompt")
+    p.add_argument("-t", "--temperature", type=float, help="sampling temperature, 0-2")
+    p.add_argument("--max-tokens", type=int, help="most tokens to generate")
+    p.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
+    p.add_argument("--json", action="store_true", help="print the response JSON (one chunk per line when streaming)")
+    p.add_argument("--web-search", choices=("off", "on", "auto"), help="Venice web search")
+    p.add_argument("--no-venice-prompt", action="store_true", help="leave out Venice's system prompt")
+    p.add_argument("--show-reasoning", action="store_true", help="print the model's reasoning to stderr")
+    p.add_argument(
+        "-i", "--interactive", action="store_true", help="interactive chat even when stdin is not a terminal"
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="print usage, cost and balance to stderr")
+    p.add_argument("-V", "--version", action="version", version=f"venice.py {__version__}")
+    _common_options(p)
+    return p
+
+
+def main(
+    argv: Optional[Sequence[str]] = None,
+    *,
+    stdin: Any = None,
+    stdout: Any = None,
+    stderr: Any = None,
+    environ: Optional[Mapping[str, str]] = None,
+) -> int:
+    """Run the ``venice`` command line (``python -m venice …``) and return its exit status.
+
+    Commands: ``venice "prompt"`` / ``venice chat "prompt"`` (streams the answer; no prompt on a
+    terminal starts an interactive chat), ``venice models``, ``venice auth set|status|clear`` and
+    ``venice proxy``. ``--help`` on each lists its options.
+
+    Args:
+        argv: Arguments without the program name (default ``sys.argv[1:]``).
+        stdin, stdout, stderr: Streams to use (default the process's).
+        environ: Environment to read (default ``os.environ``).
+    Returns:
+        0 success, 1 API or network error, 2 usage or configuration error, 130 interrupted.
+    """
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    env = os.environ if environ is None else environ
+    ui = _UI(stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr, env)
+    debug = "--debug" in args_in or env.get("VENICE_DEBUG", "").lower() in ("1", "true", "yes")
+    try:
+        command = args_in[0] if args_in and args_in[0] in _COMMANDS else "chat"
+        rest = args_in[1:] if args_in and args_in[0] in _COMMANDS else args_in
+        handler = {"chat": _cli_chat, "models": _cli_models, "auth": _cli_auth, "proxy": _cli_proxy}[command]
+        return handler(rest, ui)
+    except _Exit as done:
+        return done.status
+    except KeyboardInterrupt:
+        ui.err("interrupted")
+        return 130
+    except BrokenPipeError:
+        if ui.stdout is sys.stdout:  # keep Python from complaining again while it exits
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except VeniceError as err:
+        if debug:
+            import traceback
+
+            traceback.print_exc(file=ui.stderr)
+        usage = isinstance(err, ConfigError) or (isinstance(err, InvalidRequestError) and err.status_code is None)
+        if err.partial is not None:
+            ui.err("venice: the answer is incomplete", "33")
+        ui.err(f"venice: error: {err}", "31")
+        return 2 if usage else 1
+    except Exception as err:
+        if debug:
+            raise
+        ui.err(f"venice: internal error: {type(err).__name__}: {err} (run with --debug for the traceback)", "31")
+        return 1
+
+
+def _cli_client(args: Any, ui: _UI, **kw: Any) -> VeniceClient:
+    return VeniceClient(base_url=args.base_url, timeout=args.timeout, environ=ui.environ, **kw)
+
+
+def _cli_chat(argv: list[str], ui: _UI) -> int:
+    args = _chat_parser(ui).parse_args(argv)
+    prompt = " ".join(args.prompt)
+    if ui.stdin is not None and not _isatty(ui.stdin) and not args.interactive:
+        piped = ui.stdin.read()
+        if piped.strip():
+            prompt = f"{piped.rstrip()}\n\n{prompt}" if prompt else piped
+    client = _cli_client(args, ui)
+    model = args.model or client.config.default_model or "default"
+    options: dict[str, Any] = {"temperature": args.temperature, "max_tokens": args.max_tokens}
+    params: dict[str, Any] = {}
+    if args.web_search:
+        params["enable_web_search"] = args.web_search
+    if args.no_venice_prompt:
+        params["include_venice_system_prompt"] = False
+    if params:
+        options["venice_parameters"] = params
+    if args.temperature is None:
+        del options["temperature"]
+    if not prompt.strip():
+        if args.interactive or _isatty(ui.stdin):
+            return _interactive(client, model, args, options, ui)
+        ui.err('venice: error: no prompt given: venice "your question" (or pipe text in)')
+        return 2
+    messages = [{"role": "system", "content": args.system}] if args.system else []
+    messages.append({"role": "user", "content": prompt})
+    _answer(client, model, messages, args, options, ui)
+    return 0
+
+
+def _answer(
+    client: VeniceClient, model: str, messages: list[dict[str, Any]], args: Any, options: dict[str, Any], ui: _UI
+) -> str:
+    """Ask, print the answer as it arrives, return its text."""
+    if args.no_stream:
+        with _Spinner(ui):
+            r = client.chat.complete(messages, model, **options)
+        if args.json:
+            ui.out(json.dumps(r, indent=2, ensure_ascii=False) + "\n")
+        else:
+            if args.show_reasoning and r.reasoning:
+                ui.err(r.reasoning, "2")
+            ui.out((r.text or "") + "\n")
+        _verbose(args, ui, r.usage, r.get("cost"), r.meta)
+        return r.text or ""
+    spinner = _Spinner(ui).__enter__()
+    try:
+        stream = client.chat.complete(messages, model, stream=True, **options)
+        with stream:
+            if args.json:
+                for chunk in stream.chunks():
+                    spinner.stop()
+                    ui.out(json.dumps(chunk, ensure_ascii=False) + "\n")
+            else:
+                for kind, text in stream.parts():
+                    spinner.stop()
+                    if kind == "text":
+                        ui.out(text)
+                    elif args.show_reasoning:
+                        ui.stderr.write(f"\x1b[2m{text}\x1b[0m" if ui.color else text)
+                        ui.stderr.flush()
+                if not ui.at_line_start or not stream.text:
+                    ui.out("\n")
+    finally:
+        spinner.stop()
+    _verbose(args, ui, stream.usage, stream._top.get("cost"), stream.meta)
+    return str(stream.text)
+
+
+def _verbose(args: Any, ui: _UI, usage: Any, cost: Any, meta: ResponseMeta) -> None:
+    if not args.verbose:
+        return
+    parts = []
+    if usage:
+        parts.append(f"tokens: {usage.get('prompt_tokens')} in, {usage.get('completion_tokens')} out")
+    if isinstance(cost, dict):
+        parts.append("cost: " + ", ".join(f"{v} {k.upper()}" for k, v in cost.items()))
+    if meta.balance_usd is not None or meta.balance_diem is not None:
+        parts.append(f"balance before: {meta.balance_usd} USD, {meta.balance_diem} DIEM")
+    if meta.model_id:
+        parts.append(f"model: {meta.model_id}")
+    if meta.request_id:
+        parts.append(f"request id: {meta.request_id}")
+    ui.err("; ".join(parts) or "no usage reported", "2")
+
+
+_HELP: Final = """commands:
+  /model NAME   switch model          /system TEXT  set the system prompt
+  /clear        forget the chat       /save FILE    save the chat as JSON
+  /help         this text             /exit         leave (or Ctrl-D)
+Ctrl-C stops an answer."""
+
+
+def _interactive(client: VeniceClient, model: str, args: Any, options: dict[str, Any], ui: _UI) -> int:
+    """A chat that keeps the conversation, with readline editing and history when available."""
+    real_terminal = ui.stdin is sys.stdin and _isatty(ui.stdin)
+    if real_terminal:
+        try:
+            import readline  # noqa: F401 - importing it gives input() line editing and history
+        except ImportError:
+            pass
+    system = args.system
+    messages: list[dict[str, Any]] = []
+    ui.out(f"venice.py {__version__}, model {model}. /help for commands, Ctrl-D to leave.\n")
+    prompt = "\x1b[1myou>\x1b[0m " if ui.color and ui.tty_out else "you> "
+    while True:
+        try:
+            if real_terminal:
+                line = input(prompt)
+            else:
+                ui.out(prompt)
+                line = ui.stdin.readline()
+                if not line:
+                    raise EOFError
+        except EOFError:
+            ui.out("\n")
+            return 0
+        except KeyboardInterrupt:
+            ui.out("\n")
+            continue
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("/"):
+            name, _, arg = line.partition(" ")
+            arg = arg.strip()
+            if name in ("/exit", "/quit"):
+                return 0
+            if name == "/help":
+                ui.out(_HELP + "\n")
+            elif name == "/model" and arg:
+                model = arg
+                ui.out(f"model: {model}\n")
+            elif name == "/system":
+                system = arg or None
+                ui.out("system prompt set\n" if system else "system prompt cleared\n")
+            elif name == "/clear":
+                messages.clear()
+                ui.out("conversation cleared\n")
+            elif name == "/save" and arg:
+                convo = ([{"role": "system", "content": system}] if system else []) + messages
+                try:
+                    with open(os.path.expanduser(arg), "w", encoding="utf-8") as fh:
+                        json.dump({"model": model, "messages": convo}, fh, indent=2, ensure_ascii=False)
+                except OSError as err:
+                    ui.err(f"could not save: {err}")
+                else:
+                    ui.out(f"saved {len(convo)} messages to {arg}\n")
+            else:
+                ui.out("unknown command or missing argument; /help lists them\n")
+            continue
+        messages.append({"role": "user", "content": line})
+        convo = ([{"role": "system", "content": system}] if system else []) + messages
+        try:
+            text = _answer(client, model, convo, args, options, ui)
+        except KeyboardInterrupt:
+            ui.err("[answer stopped]", "33")
+            messages.pop()
+            continue
+        except VeniceError as err:
+            if err.partial is not None:
+                ui.err("the answer is incomplete", "33")
+            ui.err(f"error: {err}", "31")
+            messages.pop()
+            continue
+        messages.append({"role": "assistant", "content": text})
+
+
+def _cli_models(argv: list[str], ui: _UI) -> int:
+    p = _argparser(ui, "venice models", "List Venice models (no API key needed).")
+    p.add_argument(
+        "--type", default="text", help="text, image, embedding, tts, asr, video, upscale, inpaint, music, code or all"
+    )
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    _common_options(p)
+    args = p.parse_args(argv)
+    models = _cli_client(args, ui).models.list(args.type)
+    rows = sorted(models, key=lambda m: m.id)
+    if args.json:
+        ui.out(json.dumps([m.raw for m in rows], indent=2, ensure_ascii=False) + "\n")
+        return 0
+    table: list[tuple[str, ...]] = [("ID", "CONTEXT", "IN $/M", "OUT $/M", "CAPABILITIES", "TRAITS")]
+    for m in rows:
+        table.append(
+            (
+                m.id,
+                _short_number(m.context_length),
+                _price(m, "input"),
+                _price(m, "output"),
+                _capabilities(m),
+                ",".join(m.traits),
+            )
+        )
+    try:
+        width = (
+            int(ui.environ.get("COLUMNS", ""))
+            if ui.environ.get("COLUMNS")
+            else os.get_terminal_size(ui.stdout.fileno()).columns
+        )
+    except (OSError, ValueError, AttributeError):
+        width = 100
+    ui.out("\n".join(_fit_table(table, width)) + "\n")
+    return 0
+
+
+def _short_number(n: Optional[int]) -> str:
+    if not n:
+        return "-"
+    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n // 1000}k" if n >= 1000 else str(n)
+
+
+def _price(model: Model, kind: str) -> str:
+    entry = model.pricing.get(kind)
+    usd = entry.get("usd") if isinstance(entry, dict) else None
+    return f"{usd:g}" if isinstance(usd, (int, float)) else "-"
+
+
+_CAPS: Final = (
+    ("supportsFunctionCalling", "tools"),
+    ("supportsVision", "vision"),
+    ("supportsReasoning", "reasoning"),
+    ("optimizedForCode", "code"),
+    ("supportsWebSearch", "web"),
+    ("supportsResponseSchema", "schema"),
+    ("supportsAudioInput", "audio"),
+    ("supportsVideoInput", "video"),
+    ("supportsE2EE", "e2ee"),
+)
+
+
+def _capabilities(model: Model) -> str:
+    return ",".join(short for key, short in _CAPS if model.capabilities.get(key))
+
+
+def _fit_table(rows: list[tuple[str, ...]], width: int) -> list[str]:
+    """Left-aligned columns; the last columns are cut (with …) so each line fits ``width``."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    over = sum(widths) + 2 * (len(widths) - 1) - width
+    for i in range(len(widths) - 1, 0, -1):  # shrink from the right, never the id
+        if over <= 0:
+            break
+        cut = min(over, widths[i] - min(len(rows[0][i]), widths[i]))
+        widths[i] -= cut
+        over -= cut
+
+    def cell(text: str, w: int) -> str:
+        return text if len(text) <= w else text[: max(0, w - 1)] + "…"
+
+    return ["  ".join(cell(r[i], widths[i]).ljust(widths[i]) for i in range(len(r))).rstrip() for r in rows]
+
+
+def _cli_auth(argv: list[str], ui: _UI) -> int:
+    p = _argparser(ui, "venice auth", "Store, check or remove your Venice API key.")
+    sub = p.add_subparsers(dest="action", required=True)
+    p_set = sub.add_parser("set", help="store a key in the credentials file (asks for it if not given)")
+    p_set.add_argument("key", nargs="?", help="the key (default: ask without echo, or read stdin)")
+    p_set.add_argument("--no-verify", action="store_true", help="don't check the key with Venice first")
+    p_status = sub.add_parser("status", help="where the key comes from, and whether Venice accepts it")
+    p_status.add_argument("--no-verify", action="store_true", help="don't ask Venice")
+    sub.add_parser("clear", help="remove the stored key")
+    for q in (p_set, p_status, sub.choices["clear"]):
+        _common_options(q)
+    args = p.parse_args(argv)
+    path = credentials_path(ui.environ)
+    if args.action == "set":
+        key = args.key
+        if key is None:
+            if _isatty(ui.stdin) and ui.stdin is sys.stdin:
+                import getpass
+
+                key = getpass.getpass("Venice API key: ")
+            else:
+                key = ui.stdin.readline()
+        key = _check_key(key)
+        if key is None:
+            raise ConfigError("no key given")
+        if not args.no_verify:
+            _verify_key(
+                VeniceClient(key, base_url=args.base_url, timeout=args.timeout, environ=ui.environ, env_file=False), ui
+            )
+        _write_credentials(path, key)
+        ui.out(f"saved API key {mask_key(key)} to {path}\n")
+        return 0
+    if args.action == "clear":
+        removed = _write_credentials(path, None)
+        ui.out(f"removed the API key from {path}\n" if removed else f"no API key stored in {path}\n")
+        return 0
+    client = _cli_client(args, ui)
+    config = client.config
+    if config.api_key is None:
+        raise ConfigError("no API key configured: run `venice auth set` or set VENICE_API_KEY")
+    where = {
+        "environment": "the environment variable VENICE_API_KEY",
+        ".env": f"the .env file {os.path.abspath('.env')}",
+        "credentials": f"the credentials file {path}",
+    }.get(config.key_source or "", config.key_source or "?")
+    ui.out(f"API key {mask_key(config.api_key)} from {where}\n")
+    if not args.no_verify:
+        _verify_key(client, ui)
+    return 0
+
+
+def _verify_key(client: VeniceClient, ui: _UI) -> None:
+    """One cheap authenticated request; prints what Venice says about the key and its balance."""
+    info = client.request("GET", "/api_keys/rate_limits")
+    data = info.get("data") if isinstance(info, dict) else None
+    balances = data.get("balances") if isinstance(data, dict) else None
+    text = "Venice accepts the key"
+    if isinstance(balances, dict) and balances:
+        text += " (balance: " + ", ".join(f"{v} {k}" for k, v in balances.items()) + ")"
+    ui.out(text + "\n")
+
+
+def _write_credentials(path: str, key: Optional[str]) -> bool:
+    """Set (or, with ``None``, remove) VENICE_API_KEY in the credentials file, atomically, mode 0600.
+
+    Other lines are kept. Returns whether the file held a key before."""
+    import tempfile
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        lines = []
+    kept = [ln for ln in lines if not ln.strip().removeprefix("export ").lstrip().startswith("VENICE_API_KEY")]
+    had_key = len(kept) != len(lines)
+    if key is None and not had_key:
+        return False
+    if key is not None:
+        kept.append(f"VENICE_API_KEY={key}")
+    folder = os.path.dirname(path)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".credentials-")  # created with mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("".join(line + "\n" for line in kept))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return had_key
+
+
+def _cli_proxy(argv: list[str], ui: _UI) -> int:
+    raise ConfigError("`venice proxy` is not available in this version")
+
+
 if __name__ == "__main__":
-    sys.modules.setdefault("venice", sys.modules["__main__"])
+    sys.modules.setdefault("venice", sys.modules["__main__"])  # one module, not two, under -m
+    sys.exit(main())
