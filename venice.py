@@ -50,16 +50,26 @@ __license__ = "MIT"
 
 __all__ = [
     "APIConnectionError",
+    "APIError",
+    "APIStatusError",
     "APITimeoutError",
     "AttrDict",
+    "AuthenticationError",
+    "BadRequestError",
+    "CHAT_REQUEST_KEYS",
+    "ChatCompletion",
     "ChatResponse",
     "ChatStream",
     "Config",
     "ConfigError",
+    "EMBEDDING_REQUEST_KEYS",
+    "Embeddings",
+    "InternalServerError",
     "InvalidRequestError",
     "Model",
     "ModelList",
     "NotFoundError",
+    "OpenAI",
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -71,6 +81,7 @@ __all__ = [
     "StreamError",
     "ToolCall",
     "UnauthorizedError",
+    "UnprocessableEntityError",
     "VeniceAPIError",
     "VeniceClient",
     "VeniceError",
@@ -87,6 +98,7 @@ __all__ = [
     "parse_dotenv",
     "retry_delay",
     "run_tool_calls",
+    "start_proxy",
 ]
 
 ###############################################################################
@@ -2860,8 +2872,9 @@ def _chat_call(
     timeout: Optional[float],
     deadline: Optional[float],
     headers: Optional[Mapping[str, str]],
+    params: Optional[Mapping[str, Any]] = None,
 ) -> Any:
-    ex, data = client._send("POST", "/chat/completions", body, None, headers, stream, timeout, deadline)
+    ex, data = client._send("POST", "/chat/completions", body, params, headers, stream, timeout, deadline)
     meta = client._meta(ex)
     if not stream:
         return client._decode(ex, data, meta, expect_json=True, cls=ChatResponse)
@@ -2919,22 +2932,39 @@ class Completions:
     def create(
         self,
         *,
-        model: Optional[str] = None,
         messages: Sequence[Mapping[str, Any]],
+        model: Optional[str] = None,
         stream: bool = False,
         timeout: Optional[float] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
         **kwargs: Any,
     ) -> Any:
-        """Create a chat completion with OpenAI's keyword arguments; returns the same objects as
-        ``chat.complete`` (``ChatResponse``, or a ``ChatStream`` when ``stream=True``). No default
-        temperature is added. ``None`` values are dropped."""
-        extra_body = kwargs.pop("extra_body", None) or {}
-        headers = kwargs.pop("extra_headers", None)
-        kwargs.update(extra_body)
-        temperature = kwargs.pop("temperature", None)
-        return self._client.chat.complete(
-            messages, model, temperature=temperature, stream=stream, timeout=timeout, headers=headers, **kwargs
-        )
+        """Create a chat completion with the openai SDK's arguments.
+
+        Fields Venice's chat API does not accept are translated or dropped (see README's table:
+        ``functions``/``function_call`` become ``tools``/``tool_choice``; ``logit_bias``,
+        ``service_tier``, ``modalities``, … are dropped); ``None`` values are never sent.
+        ``extra_body`` (e.g. ``{"venice_parameters": {...}}``) is merged in as is.
+
+        Returns:
+            A ``ChatResponse``, or, when ``stream=True``, an iterator of chunk objects
+            (``chunk.choices[0].delta.content``) that is also a context manager.
+        """
+        client = self._client
+        model = model or client.config.default_model
+        if not model:
+            raise ConfigError("No model given: pass model=… or set VENICE_MODEL.")
+        body = _venice_chat_body({**kwargs, "model": model, "messages": _check_messages(messages)})
+        body.update(extra_body or {})
+        if stream:
+            body["stream"] = True
+            body.setdefault("stream_options", {"include_usage": True})
+        else:
+            body.pop("stream", None)
+        result = _chat_call(client, body, stream, timeout, None, extra_headers, extra_query)
+        return _ChunkStream(result) if stream else result
 
 
 ###############################################################################
@@ -2970,6 +3000,403 @@ def list_models(type: str = "text", **client_kwargs: Any) -> ModelList:
     """
     with VeniceClient(**client_kwargs) as client:
         return client.models.list(type)
+
+
+###############################################################################
+# OpenAI-compatible shim ######################################################
+###############################################################################
+
+# openai's exception names, as aliases into our tree (one tree, two sets of names). openai's
+# BadRequestError (400) and UnprocessableEntityError (422) are both InvalidRequestError here.
+APIError = VeniceError
+APIStatusError = VeniceAPIError
+AuthenticationError = UnauthorizedError
+BadRequestError = InvalidRequestError
+UnprocessableEntityError = InvalidRequestError
+InternalServerError = ServerError
+
+#: Top-level keys of Venice's ``ChatCompletionRequest`` (``additionalProperties: false``: any other
+#: key is a 400). Checked against ``swagger.derived.json`` by a test.
+CHAT_REQUEST_KEYS: Final = frozenset(
+    {
+        "frequency_penalty", "logprobs", "top_logprobs", "max_completion_tokens", "max_temp", "max_tokens",
+        "messages", "min_p", "min_temp", "model", "n", "presence_penalty", "prompt_cache_key",
+        "prompt_cache_retention", "repetition_penalty", "reasoning", "reasoning_effort", "seed", "stop",
+        "stop_token_ids", "stream", "stream_options", "temperature", "top_k", "top_p", "user", "fallbacks",
+        "store", "verbosity", "text", "include", "metadata", "venice_parameters", "parallel_tool_calls",
+        "response_format", "tool_choice", "tools",
+    }
+)  # fmt: skip
+#: Keys of Venice's ``CreateEmbeddingRequestSchema`` (also strict).
+EMBEDDING_REQUEST_KEYS: Final = frozenset({"dimensions", "encoding_format", "input", "model", "user"})
+
+_dropped_logged: set[str] = set()
+
+
+def _venice_chat_body(body: Mapping[str, Any], dropped: Optional[list[str]] = None) -> dict[str, Any]:
+    """Make an OpenAI-style chat request acceptable to Venice's strict schema.
+
+    ``None`` values go (at every depth), legacy ``functions``/``function_call`` become
+    ``tools``/``tool_choice``, and top-level keys Venice does not know (``logit_bias``,
+    ``service_tier``, ``modalities``, ``prediction``, …) are dropped and logged once each.
+    """
+    out = _strip_none(dict(body))
+    if "functions" in out and "tools" not in out:
+        out["tools"] = [{"type": "function", "function": f} for f in out.pop("functions")]
+    if "function_call" in out and "tool_choice" not in out:
+        fc = out.pop("function_call")
+        out["tool_choice"] = {"type": "function", "function": fc} if isinstance(fc, dict) else fc
+    for key in [k for k in out if k not in CHAT_REQUEST_KEYS]:
+        del out[key]
+        if dropped is not None:
+            dropped.append(key)
+        if key not in _dropped_logged:
+            import logging
+
+            _dropped_logged.add(key)
+            logging.getLogger("venice").warning("dropped %r: Venice's chat API does not accept it", key)
+    return out  # type: ignore[no-any-return]
+
+
+class _ChunkStream:
+    """What ``chat.completions.create(stream=True)`` returns: an iterator of chunk objects
+    (``chunk.choices[0].delta.content``), closable and usable with ``with``, like openai's ``Stream``."""
+
+    def __init__(self, stream: ChatStream) -> None:
+        self.stream = stream
+        self._chunks = stream.chunks()
+
+    def __iter__(self) -> Iterator[AttrDict]:
+        return self._chunks
+
+    def __next__(self) -> AttrDict:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        """Stop reading and release the connection."""
+        self.stream.close()
+
+    def __enter__(self) -> _ChunkStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Embeddings:
+    """``client.embeddings``: ``create(input=…, model=…)`` → ``{"data": [{"embedding": […]}, …]}``."""
+
+    def __init__(self, client: VeniceClient) -> None:
+        self._client = client
+
+    def create(
+        self,
+        *,
+        input: Union[str, Sequence[str]],
+        model: str,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
+        timeout: Optional[float] = None,
+        **kwargs: Any,
+    ) -> AttrDict:
+        """Embed one string or up to 2048 strings. Fields Venice does not accept are dropped.
+
+        Returns:
+            The OpenAI-shaped response (``r.data[0].embedding``, ``r.usage``), with ``.meta``.
+        """
+        body = {"input": input, "model": model, **kwargs, **(extra_body or {})}
+        body = {k: v for k, v in body.items() if k in EMBEDDING_REQUEST_KEYS}
+        return self._client._json(  # type: ignore[no-any-return]
+            "POST", "/embeddings", body, extra_query, headers=extra_headers, timeout=timeout
+        )
+
+
+class OpenAI(VeniceClient):
+    """A drop-in for ``openai.OpenAI`` that talks to Venice: code written for the openai SDK's chat,
+    streaming, tool-calling, model and embedding calls runs unchanged after ``from venice import OpenAI``.
+
+    ``client.chat.completions.create(**kwargs)`` takes openai's arguments (``extra_body``,
+    ``extra_headers``, ``extra_query`` and ``timeout`` per call too) and returns objects with attribute
+    and key access; ``stream=True`` gives chunk objects. ``client.models.list()`` /
+    ``.retrieve(id)`` and ``client.embeddings.create(...)`` work too. The key comes from ``api_key=``
+    or the usual Venice configuration (not ``OPENAI_API_KEY``).
+
+    Args:
+        api_key, base_url, timeout, max_retries, default_headers: As for ``openai.OpenAI``.
+        organization, project: Accepted and ignored (Venice has no such thing).
+        **kwargs: Passed to ``VeniceClient``.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: Optional[str] = None,
+        base_url: Optional[str] = None,
+        timeout: Optional[float] = None,
+        max_retries: Optional[int] = None,
+        default_headers: Optional[Mapping[str, str]] = None,
+        organization: Optional[str] = None,
+        project: Optional[str] = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            **kwargs,
+        )
+        self.embeddings = Embeddings(self)
+
+
+class _LegacyChatCompletion:
+    """``venice.ChatCompletion.create(...)`` as in openai < 1.0 (module-level key and base)."""
+
+    _clients: dict[tuple[Optional[str], Optional[str]], VeniceClient] = {}
+
+    @classmethod
+    def create(cls, *, model: str, messages: Sequence[Mapping[str, Any]], stream: bool = False, **kwargs: Any) -> Any:
+        """Create a chat completion the openai < 1.0 way.
+
+        Uses ``venice.api_key`` / ``venice.api_base`` when set, else the usual configuration.
+        Returns a ``ChatResponse`` (``resp["choices"][0]["message"]["content"]`` and
+        ``resp.choices[0].message.content``), or an iterator of chunk objects when ``stream=True``.
+        """
+        module = sys.modules[__name__]
+        key = (getattr(module, "api_key", None), getattr(module, "api_base", None))
+        with _default_lock:
+            client = cls._clients.get(key)
+            if client is None:
+                client = cls._clients[key] = VeniceClient(key[0], base_url=key[1])
+        for legacy in ("api_key", "api_base", "api_type", "api_version", "organization", "request_timeout"):
+            kwargs.pop(legacy, None)
+        return client.chat.completions.create(model=model, messages=messages, stream=stream, **kwargs)
+
+
+ChatCompletion = _LegacyChatCompletion
+#: Key and base URL for the legacy ``ChatCompletion`` shim (openai < 1.0 style); ``None``: use config.
+api_key: Optional[str] = None
+api_base: Optional[str] = None
+
+
+def _openai_error(status: int, message: str, code: Optional[str] = None, kind: Optional[str] = None) -> bytes:
+    kind = kind or ("invalid_request_error" if status < 500 else "api_error")
+    return json.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}}).encode()
+
+
+def start_proxy(
+    host: str = "127.0.0.1",
+    port: int = 8787,
+    *,
+    client: Optional[VeniceClient] = None,
+    proxy_key: Optional[str] = None,
+    model: Optional[str] = None,
+    venice_parameters: Optional[Mapping[str, Any]] = None,
+    log: Optional[Callable[[str], None]] = None,
+    background: bool = True,
+) -> Any:
+    """Start the local OpenAI-compatible proxy (what ``python -m venice proxy`` runs).
+
+    It serves ``/v1/chat/completions``, ``/v1/models`` and ``/v1/embeddings`` (also without ``/v1``)
+    and forwards them to Venice with the client's key and retries, after making agent-framework
+    requests acceptable: nulls dropped, unknown top-level keys dropped (``CHAT_REQUEST_KEYS``), token
+    limits clamped to the model's ``maxCompletionTokens``, and ``venice_parameters`` defaulting to
+    ``include_venice_system_prompt: false``. Streams pass through event by event; an upstream error
+    comes back OpenAI-shaped with the same status; a stream that breaks ends with an error event.
+
+    Args:
+        host, port: Where to listen (port 0: any free port; see ``server.server_address``).
+        client: The ``VeniceClient`` to forward with (default: built from the configuration).
+        proxy_key: Bearer token clients must send; required to listen on a non-loopback address.
+        model: Force this model for every chat request.
+        venice_parameters: Added to (and winning over) each request's ``venice_parameters``.
+        log: Called with one line per request (``None``: silent).
+        background: Serve from a daemon thread and return at once; ``False``: return without serving
+            (call ``serve_forever()`` yourself).
+    Returns:
+        The ``http.server.ThreadingHTTPServer``; stop it with ``shutdown()`` and ``server_close()``.
+    Raises:
+        ConfigError: A non-loopback ``host`` without ``proxy_key``.
+    """
+    import http.server
+
+    if not _is_loopback(host) and not proxy_key:
+        raise ConfigError(
+            f"refusing to listen on {host} without --proxy-key: anyone who can reach it could spend your balance"
+        )
+    upstream = client if client is not None else VeniceClient()
+    forced = {"include_venice_system_prompt": False, **(venice_parameters or {})}
+    limits: dict[str, Optional[int]] = {}
+    limits_lock = threading.Lock()
+
+    def completion_limit(model_id: str) -> Optional[int]:
+        with limits_lock:
+            if not limits:
+                try:
+                    for m in upstream.models.list("text"):
+                        limits[m.id] = m.max_completion_tokens
+                except VeniceError:
+                    return None  # try again on the next request
+            return limits.get(model_id)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = f"venice.py-proxy/{__version__}"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # one line per request is written by _log instead
+
+        def _log(self, status: int, model_id: Optional[str], started: float, dropped: Sequence[str] = ()) -> None:
+            if log is not None:
+                extra = f" dropped={','.join(dropped)}" if dropped else ""
+                log(
+                    f"{self.command} {self.path} model={model_id or '-'} {status} {(time.monotonic() - started) * 1000:.0f}ms{extra}"
+                )
+
+        def _reply(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _route(self) -> Optional[str]:
+            path = self.path.split("?")[0].rstrip("/")
+            path = path[3:] if path.startswith("/v1/") else path
+            if proxy_key is not None and self.headers.get("Authorization", "") != f"Bearer {proxy_key}":
+                self._reply(401, _openai_error(401, "invalid proxy key", "invalid_api_key", "authentication_error"))
+                return None
+            return path
+
+        def do_GET(self) -> None:
+            started = time.monotonic()
+            path = self._route()
+            if path is None:
+                return
+            if path != "/models":
+                self._reply(404, _openai_error(404, f"unknown path {self.path}", "not_found"))
+                self._log(404, None, started)
+                return
+            try:
+                models = upstream.models.list("text")
+            except VeniceAPIError as err:
+                self._fail(err, started, None)
+                return
+            except VeniceError as err:
+                self._reply(502, _openai_error(502, str(err)))
+                self._log(502, None, started)
+                return
+            rows = [
+                {
+                    "id": m.id,
+                    "object": "model",
+                    "created": m.created or 0,
+                    "owned_by": m.owned_by or "venice.ai",
+                    "context_length": m.context_length,
+                    "max_model_len": m.context_length,
+                }
+                for m in models
+            ]
+            self._reply(200, json.dumps({"object": "list", "data": rows}).encode())
+            self._log(200, None, started)
+
+        def _fail(self, err: VeniceError, started: float, model_id: Optional[str]) -> None:
+            if isinstance(err, VeniceAPIError) and err.status_code:
+                status = err.status_code
+            else:
+                status = 504 if isinstance(err, APITimeoutError) else 502
+            code = err.code if isinstance(err, (VeniceAPIError, StreamError)) else None
+            self._reply(status, _openai_error(status, err.message, code))
+            self._log(status, model_id, started)
+
+        def do_POST(self) -> None:
+            started = time.monotonic()
+            path = self._route()
+            if path is None:
+                return
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if not isinstance(body, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as err:
+                self._reply(400, _openai_error(400, f"the request body is not a JSON object: {err}"))
+                self._log(400, None, started)
+                return
+            if path == "/embeddings":
+                data = {k: v for k, v in _strip_none(body).items() if k in EMBEDDING_REQUEST_KEYS}
+                self._forward(data, "/embeddings", False, started, data.get("model"), ())
+            elif path == "/chat/completions":
+                dropped: list[str] = []
+                data = _venice_chat_body(body, dropped)
+                if model:
+                    data["model"] = model
+                data["venice_parameters"] = {**forced, **data.get("venice_parameters", {}), **(venice_parameters or {})}
+                ceiling = completion_limit(str(data.get("model")))
+                for key in ("max_completion_tokens", "max_tokens"):
+                    if ceiling and isinstance(data.get(key), int) and data[key] > ceiling:
+                        data[key] = ceiling
+                self._forward(data, "/chat/completions", bool(data.get("stream")), started, data.get("model"), dropped)
+            else:
+                self._reply(404, _openai_error(404, f"unknown path {self.path}", "not_found"))
+                self._log(404, None, started)
+
+        def _forward(
+            self, data: dict[str, Any], path: str, stream: bool, started: float, model_id: Any, dropped: Sequence[str]
+        ) -> None:
+            try:
+                ex, raw = upstream._send("POST", path, data, None, None, stream, None, None)
+            except VeniceError as err:
+                self._fail(err, started, model_id)
+                return
+            if not stream:
+                self._reply(ex.status, raw, ex.headers.get("content-type", "application/json"))
+                self._log(ex.status, model_id, started, dropped)
+                return
+            self.send_response(ex.status)
+            self.send_header("Content-Type", ex.headers.get("content-type", "text/event-stream"))
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            decoder = _SSEDecoder()
+            finished = False
+            try:
+                while True:
+                    try:
+                        block = ex.read1()
+                    except VeniceError as err:
+                        self._chunk(
+                            b"data: "
+                            + _openai_error(502, f"upstream stream broke: {err.message}", "upstream_error")
+                            + b"\n\n"
+                        )
+                        break
+                    if not block:
+                        if not finished:
+                            self._chunk(
+                                b"data: "
+                                + _openai_error(502, "upstream stream ended before [DONE]", "incomplete_stream")
+                                + b"\n\n"
+                            )
+                        break
+                    self._chunk(block)
+                    finished = finished or any(data == "[DONE]" for _e, data, _i, _r in decoder.feed(block))
+                self._chunk(b"")
+            except OSError:  # the local client went away: stop the upstream request too
+                ex.close()
+            self._log(ex.status, model_id, started, dropped)
+
+        def _chunk(self, data: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+    server = http.server.ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    if background:
+        threading.Thread(target=server.serve_forever, name="venice-proxy", daemon=True).start()
+    return server
 
 
 ###############################################################################
@@ -3508,7 +3935,49 @@ def _write_credentials(path: str, key: Optional[str]) -> bool:
 
 
 def _cli_proxy(argv: list[str], ui: _UI) -> int:
-    raise ConfigError("`venice proxy` is not available in this version")
+    p = _argparser(
+        ui, "venice proxy", "A local OpenAI-compatible endpoint in front of Venice (for Letta and other agents)."
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8787, help="port (default 8787)")
+    p.add_argument("--proxy-key", help="bearer token clients must send (required off loopback)")
+    p.add_argument("--model", help="use this model for every chat request")
+    p.add_argument(
+        "--venice-param", action="append", default=[], metavar="KEY=VALUE", help="venice_parameters entry (repeatable)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no per-request log lines")
+    _common_options(p)
+    args = p.parse_args(argv)
+    params: dict[str, Any] = {}
+    for item in args.venice_param:
+        name, eq, raw = item.partition("=")
+        if not eq or not name:
+            raise ConfigError(f"--venice-param takes KEY=VALUE, got {item!r}")
+        try:
+            params[name] = json.loads(raw)  # true / false / numbers; anything else is a string
+        except ValueError:
+            params[name] = raw
+    client = _cli_client(args, ui)
+    client.config.require_key()
+    server = start_proxy(
+        args.host,
+        args.port,
+        client=client,
+        proxy_key=args.proxy_key,
+        model=args.model,
+        venice_parameters=params,
+        log=None if args.quiet else ui.err,
+        background=False,
+    )
+    host, port = server.server_address[:2]
+    if not _is_loopback(args.host):
+        ui.err(f"warning: listening on {args.host}: clients must send the proxy key as their bearer token", "33")
+    ui.err(f"venice proxy: http://{host}:{port}/v1 -> {client.config.base_url} (Ctrl-C stops it)")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
 
 
 if __name__ == "__main__":
