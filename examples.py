@@ -1,0 +1,175 @@
+"""Runnable examples for venice.py, one function each.
+
+    python examples.py            # list them
+    python examples.py basic      # run one
+
+They read the API key (and optionally VENICE_BASE_URL / VENICE_MODEL) from the usual configuration:
+VENICE_API_KEY, a .env file, or `python -m venice auth set`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from typing import Literal
+
+import venice
+
+MODEL = os.environ.get("VENICE_MODEL", "venice-uncensored")
+
+
+def basic() -> None:
+    """One question, one answer."""
+    client = venice.VeniceClient()
+    r = client.chat.complete("Why is the sky blue? One sentence.", model=MODEL)
+    print(r.text)
+    print(f"[{r.usage.total_tokens} tokens, request id {r.meta.request_id}]")
+
+
+def streaming() -> None:
+    """Print the answer as it arrives; the stream keeps the whole result."""
+    client = venice.VeniceClient()
+    with client.chat.complete("Count from 1 to 5.", model=MODEL, stream=True) as stream:
+        for text in stream:
+            print(text, end="", flush=True)
+    print()
+    print(f"[finish_reason={stream.finish_reason}, usage={stream.usage}]")
+
+
+def get_weather(city: str, unit: Literal["celsius", "fahrenheit"] = "celsius") -> dict[str, object]:
+    """Current weather for a city.
+
+    Args:
+        city: City name, e.g. "Paris".
+        unit: Temperature unit.
+    """
+    return {"city": city, "temperature": 21 if unit == "celsius" else 70, "unit": unit, "sky": "clear"}
+
+
+def tools() -> None:
+    """A full tool round trip: the model asks for a function, we run it, and send the result back."""
+    client = venice.VeniceClient()
+    messages: list[dict[str, object]] = [{"role": "user", "content": "What's the weather in Paris?"}]
+    r = client.chat.complete(messages, model=MODEL, tools=[get_weather])
+    for call in r.tool_calls:
+        print(f"model asked for {call.name}({call.args})")
+    if r.tool_calls:
+        messages.append(r.message)  # the assistant message, unchanged
+        messages += venice.run_tool_calls(r, [get_weather])  # one "tool" message per call
+        r = client.chat.complete(messages, model=MODEL, tools=[get_weather])
+    print(r.text)
+
+
+def system_prompt() -> None:
+    """A system prompt, without Venice's own system prompt added in front of it."""
+    client = venice.VeniceClient()
+    r = client.chat.complete(
+        [
+            {"role": "system", "content": "You are a pirate. Answer in one short sentence."},
+            {"role": "user", "content": "What is Python?"},
+        ],
+        model=MODEL,
+        venice_parameters={"include_venice_system_prompt": False},
+    )
+    print(r.text)
+
+
+def dotenv() -> None:
+    """Configuration from a .env file (read by venice.py's own parser, never into os.environ)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, ".env")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write('# my project\nexport VENICE_API_KEY="vn-example-0000-1234"\nVENICE_MODEL=venice-uncensored\n')
+        config = venice.load_config(env_file=path, environ={})
+    print(f"key {venice.mask_key(config.api_key)} from {config.key_source}, model {config.default_model}")
+
+
+def models() -> None:
+    """List text models that can call functions (no API key needed)."""
+    client = venice.VeniceClient()
+    for m in client.models.list("text"):
+        if m.capabilities.get("supportsFunctionCalling"):
+            print(f"{m.id:40} context {m.context_length}")
+
+
+def openai_shim() -> None:
+    """Code written for the openai SDK, running on Venice with `from venice import OpenAI`."""
+    from venice import OpenAI
+
+    client = OpenAI()  # key from the usual Venice configuration
+    completion = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Say hello in French."}],
+        extra_body={"venice_parameters": {"include_venice_system_prompt": False}},
+    )
+    print(completion.choices[0].message.content)
+    stream = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Say hello in Spanish."}], stream=True
+    )
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            print(chunk.choices[0].delta.content, end="", flush=True)
+    print()
+
+
+def errors() -> None:
+    """What failures look like: one exception tree, with Venice's message, status, code and request id."""
+    client = venice.VeniceClient(max_retries=0)
+    try:
+        client.chat.complete("Hello", model="no-such-model")
+    except venice.RateLimitError as err:
+        print(f"rate limited; retry after {err.retry_after} s")
+    except venice.NotFoundError as err:
+        print(f"not found: {err.message} (status {err.status_code}, code {err.code}, request id {err.request_id})")
+    except venice.VeniceAPIError as err:
+        print(f"Venice said {err.status_code}: {err.message}")
+    except venice.APIConnectionError as err:
+        print(f"could not reach Venice: {err}")
+
+
+def letta() -> None:
+    """The local OpenAI-compatible proxy, started in-process, spoken to the way an agent framework does."""
+    import http.client
+
+    server = venice.start_proxy("127.0.0.1", 0)  # port 0: any free port
+    host, port = server.server_address[:2]
+    try:
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        body = {  # what Letta sends: nulls, unknown keys, a large token limit
+            "model": MODEL,
+            "messages": [{"role": "user", "content": "Say hi."}],
+            "tools": None,
+            "tool_choice": None,
+            "user": "",
+            "parallel_tool_calls": False,
+            "max_completion_tokens": 16384,
+            "service_tier": "auto",
+        }
+        conn.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
+        answer = json.loads(conn.getresponse().read())
+        print(answer["choices"][0]["message"]["content"])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+EXAMPLES = {
+    f.__name__: f
+    for f in (basic, streaming, tools, system_prompt, dotenv, models, openai_shim, errors, letta)
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in EXAMPLES:
+        print("usage: python examples.py NAME\n\nexamples:")
+        for name, fn in EXAMPLES.items():
+            print(f"  {name:14} {(fn.__doc__ or '').splitlines()[0]}")
+        return 0 if not argv else 2
+    EXAMPLES[argv[0]]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
