@@ -327,7 +327,7 @@ def _excerpt(text: str, limit: int = 200) -> str:
         import re
 
         title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
-        body = re.sub(r"(?is)<(script|style)\b.*?</\1>|<[^>]+>", " ", text)
+        body = re.sub(r"(?is)<(script|style|title)\b.*?</\1>|<[^>]+>", " ", text)
         text = (title.group(1) + ": " if title else "") + body
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
