@@ -605,7 +605,7 @@ def parse_dotenv(text: str, *, source: str = ".env") -> dict[str, str]:
         text = text[1:]
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     out: dict[str, str] = {}
-    key_re = re.compile(r"(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.]*)[ \t]*=[ \t]*(.*)\Z", re.S)
+    key_re = re.compile(r"(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.]*)[ \t]*=(.*)\Z", re.S)
     i = 0
     while i < len(lines):
         lineno = i + 1
@@ -616,7 +616,8 @@ def parse_dotenv(text: str, *, source: str = ".env") -> dict[str, str]:
         m = key_re.match(stripped)
         value: Optional[str] = None
         if m:
-            key, rest = m.groups()
+            key, raw = m.groups()
+            rest = raw.lstrip(" \t")
             if rest[:1] in ("'", '"'):
                 quote, buf = rest[0], rest[1:]
                 end = _close_quote(buf, quote)
@@ -630,10 +631,8 @@ def parse_dotenv(text: str, *, source: str = ".env") -> dict[str, str]:
                 elif end < 0:
                     i = lineno  # unterminated: skip only the opening line
             else:
-                comment = re.search(r"[ \t]#", rest)
-                value = (rest[: comment.start()] if comment else rest).strip()
-                if value.startswith("#"):
-                    value = ""
+                comment = re.search(r"[ \t]#", raw)  # "#" starts a comment only after whitespace
+                value = (raw[: comment.start()] if comment else raw).strip()
         if value is None:
             warnings.warn(f"{source}: line {lineno} is not KEY=VALUE; skipped", UserWarning, stacklevel=3)
             continue
@@ -1331,6 +1330,12 @@ class _Transport:
             if not _is_stale(conn):
                 return conn
             conn.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()  # idle sockets of a dropped client: close them rather than warn
+        except Exception:
+            pass
 
     def close(self) -> None:
         with self.lock:
@@ -3829,7 +3834,7 @@ def _fit_table(rows: list[tuple[str, ...]], width: int) -> list[str]:
     for i in range(len(widths) - 1, 0, -1):  # shrink from the right, never the id
         if over <= 0:
             break
-        cut = min(over, widths[i] - min(len(rows[0][i]), widths[i]))
+        cut = min(over, widths[i] - min(3, widths[i]))
         widths[i] -= cut
         over -= cut
 
