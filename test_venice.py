@@ -829,3 +829,488 @@ def test_readme_python_snippets_run(fake, fake_env, capsys):
     assert "get_weather {'city': 'Paris'}" in out and "The tool said:" in out
     assert "404 MODEL_NOT_FOUND Specified model not found 8c1f-TEST" in out
     assert "Echo: Hello" in out and "['venice-uncensored', 'zai-org-glm-5-2']" in out
+
+
+###############################################################################
+# Streaming ####################################################################
+###############################################################################
+
+
+def stream_reply(*blocks, content_type="text/event-stream", pause=0.0, end=True, headers=()):
+    """A scripted reply: each block is one TCP write (one HTTP chunk); callables run in between."""
+
+    def reply(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Transfer-Encoding", "chunked")
+        for k, v in headers:
+            handler.send_header(k, v)
+        handler.end_headers()
+        for block in blocks:
+            if callable(block):
+                block(handler)
+                continue
+            write_chunk(handler, block)
+            if pause:
+                time.sleep(pause)
+        if end:
+            write_chunk(handler, b"")
+
+    return reply
+
+
+def reset(handler):
+    """Close the connection with a TCP reset, mid-body."""
+    import socket
+    import struct
+
+    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    handler.connection.close()
+    handler.close_connection = True
+    raise ConnectionAbortedError  # stop the handler quietly
+
+
+def ev(obj):
+    return _sse(obj)
+
+
+@pytest.fixture
+def client(fake):
+    with venice.VeniceClient(KEY, base_url=fake.url, timeout=2, max_retries=0, env_file=False) as c:
+        yield c
+
+
+def test_stream_text_usage_and_response(fake, client):
+    fake.script.append(
+        stream_reply(
+            ev(_chunk("Hel")),
+            ev(_chunk("lo")),
+            ev(_chunk(finish="stop")),
+            ev({"id": "chatcmpl-1", "choices": [], "usage": {"total_tokens": 7}, "cost": {"usd": 0.01}}),
+            b"data: [DONE]\n\n",
+        )
+    )
+    stream = client.chat.complete("hi", model="m", stream=True)
+    assert list(stream) == ["Hel", "lo"]
+    assert (stream.text, stream.finish_reason, stream.usage.total_tokens, stream.done) == ("Hello", "stop", 7, True)
+    r = stream.response
+    assert type(r) is venice.ChatResponse and r.text == "Hello" and r.cost == {"usd": 0.01}
+    assert r.choices[0].message.role == "assistant" and stream.meta.request_id is None
+    body = fake.requests[-1][3]
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert body["temperature"] == 0.15
+
+
+def test_stream_without_usage_chunk_is_complete(fake, client):
+    fake.script.append(stream_reply(ev(_chunk("A", finish="stop")), b"data: [DONE]\n\n"))
+    stream = client.chat.complete("hi", model="m", stream=True)
+    assert list(stream) == ["A"] and stream.usage is None and stream.done
+
+
+def test_stream_crlf_comments_keepalives_and_id_retry_only_events(fake, client):
+    fake.script.append(
+        stream_reply(
+            b": ping\r\n\r\n",
+            b"id: 7\r\nretry: 1000\r\n\r\n",
+            b"event: message\r\ndata: " + json.dumps(_chunk("x")).encode() + b"\r\n\r\n",
+            b":keep-alive\n\n",
+            b"data: " + json.dumps(_chunk("y", finish="stop")).encode() + b"\r\n\r\ndata: [DONE]\r\n\r\n",
+        )
+    )
+    assert list(client.chat.complete("hi", model="m", stream=True)) == ["x", "y"]
+
+
+def test_stream_multiline_data_event(fake, client):
+    obj = json.dumps(_chunk("multi", finish="stop"), indent=1).encode()  # JSON spread over lines
+    fake.script.append(stream_reply(b"".join(b"data: " + line + b"\n" for line in obj.split(b"\n")) + b"\n", b"data: [DONE]\n\n"))
+    assert list(client.chat.complete("hi", model="m", stream=True)) == ["multi"]
+
+
+def test_stream_utf8_split_across_tcp_writes(fake, client):
+    data = ev(_chunk("h\u00e9llo \u4e2d\U0001f642", finish="stop")).replace(b"\\u00e9", "\u00e9".encode()).replace(
+        b"\\u4e2d", "\u4e2d".encode()
+    ).replace(b"\\ud83d\\ude42", "\U0001f642".encode())
+    assert "\u4e2d".encode() in data
+    cut1, cut2 = data.index("\u00e9".encode()) + 1, data.index("\U0001f642".encode()) + 2
+    fake.script.append(stream_reply(data[:cut1], data[cut1:cut2], data[cut2:], b"data: [DONE]\n\n", pause=0.01))
+    assert "".join(client.chat.complete("hi", model="m", stream=True)) == "h\u00e9llo \u4e2d\U0001f642"
+
+
+def test_stream_two_interleaved_tool_calls(fake, client):
+    def tc(index, args, id=None, name=None):
+        d = {"index": index, "function": {"arguments": args}}
+        if id:
+            d.update(id=id, type="function")
+            d["function"]["name"] = name
+        return d
+
+    fake.script.append(
+        stream_reply(
+            ev(_chunk(tool_calls=[tc(0, "", "call_a", "get_weather")])),
+            ev(_chunk(tool_calls=[tc(1, '{"q"', "call_b", "search")])),
+            ev(_chunk(tool_calls=[tc(0, '{"city":')])),
+            ev(_chunk(tool_calls=[tc(1, ': "x"}')])),
+            ev(_chunk(tool_calls=[tc(0, ' "Paris"}')], finish="tool_calls")),
+            b"data: [DONE]\n\n",
+        )
+    )
+    stream = client.chat.complete("hi", model="m", stream=True)
+    assert list(stream) == []
+    assert stream.tool_calls == [
+        venice.ToolCall("call_a", "get_weather", '{"city": "Paris"}'),
+        venice.ToolCall("call_b", "search", '{"q": "x"}'),
+    ]
+    assert stream.tool_calls[0].args == {"city": "Paris"} and stream.finish_reason == "tool_calls"
+    assert stream.response.message.tool_calls[1].function.arguments == '{"q": "x"}'
+
+
+def test_stream_tool_calls_sharing_an_index_split_by_id_and_missing_index():
+    asm = venice._ToolCallAssembler()
+    asm.add([{"index": 0, "id": "a", "function": {"name": "f", "arguments": "{}"}}])
+    asm.add([{"index": 0, "id": "b", "function": {"name": "g", "arguments": {"x": 1}}}])  # same index, new id
+    asm.add([{"function": {"arguments": ""}}])  # no index: continues the latest call
+    asm.add([{"id": "c", "function": {"name": "h", "arguments": "{"}}, {"function": {"arguments": "}"}}])
+    assert asm.result() == [
+        venice.ToolCall("a", "f", "{}"),
+        venice.ToolCall("b", "g", '{"x": 1}'),
+        venice.ToolCall("c", "h", "{}"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "event,code,message",
+    [
+        (ev({"error": {"message": "The model is overloaded", "type": "server_error", "code": "model_overloaded", "retry_after": 30}}), "model_overloaded", "The model is overloaded"),
+        (ev({"error": "upstream went away", "code": "upstream_error"}), "upstream_error", "upstream went away"),
+        (b"event: error\ndata: plain text failure\n\n", None, "plain text failure"),
+    ],
+)
+def test_stream_in_band_error_keeps_partial_text(fake, client, event, code, message):
+    fake.script.append(stream_reply(ev(_chunk("Partial ")), ev(_chunk("answer")), event, b"data: [DONE]\n\n", headers=[("CF-RAY", "ray-9")]))
+    stream = client.chat.complete("hi", model="m", stream=True)
+    got = []
+    with pytest.raises(venice.StreamError) as info:
+        for text in stream:
+            got.append(text)
+    err = info.value
+    assert got == ["Partial ", "answer"]
+    assert (err.partial, err.code, err.message, err.request_id) == ("Partial answer", code, message, "ray-9")
+    assert KEY not in str(err) + repr(err)
+
+
+def test_stream_eof_without_done_raises_unless_finished(fake, client):
+    fake.script.append(stream_reply(ev(_chunk("cut"))))
+    with pytest.raises(venice.StreamError) as info:
+        list(client.chat.complete("hi", model="m", stream=True))
+    assert info.value.partial == "cut" and "ended before the answer was complete" in str(info.value)
+    fake.script.append(stream_reply(ev(_chunk("whole", finish="stop"))))  # finished: only usage/[DONE] missing
+    stream = client.chat.complete("hi", model="m", stream=True)
+    assert list(stream) == ["whole"] and stream.done
+
+
+def test_stream_reset_mid_stream_is_a_connection_error_with_partial(fake, client):
+    fake.script.append(stream_reply(ev(_chunk("so far")), reset, end=False))
+    with pytest.raises(venice.APIConnectionError) as info:
+        list(client.chat.complete("hi", model="m", stream=True))
+    assert type(info.value) is venice.APIConnectionError and info.value.partial == "so far"
+    assert client.chat.complete("again", model="m").text == "Echo: again"  # the client recovers
+
+
+def test_stream_stall_mid_stream_times_out_with_partial(fake, fake_env):
+    fake.script.append(stream_reply(ev(_chunk("before ")), lambda h: time.sleep(1.0), ev(_chunk("late")), end=True))
+    with venice.VeniceClient(KEY, base_url=fake.url, timeout=0.3, max_retries=0) as c:
+        started = time.monotonic()
+        with pytest.raises(venice.APITimeoutError) as info:
+            list(c.chat.complete("hi", model="m", stream=True))
+        assert time.monotonic() - started < 0.9
+    assert info.value.partial == "before "
+
+
+def test_stream_pings_do_not_reset_the_idle_timeout(fake, fake_env):
+    def pings(handler):
+        for _ in range(12):
+            write_chunk(handler, b": ping\n\n")
+            time.sleep(0.1)
+
+    fake.script.append(stream_reply(ev(_chunk("a")), pings, ev(_chunk("b", finish="stop")), b"data: [DONE]\n\n"))
+    with venice.VeniceClient(KEY, base_url=fake.url, timeout=0.5, max_retries=0) as c:
+        started = time.monotonic()
+        with pytest.raises(venice.APITimeoutError) as info:
+            list(c.chat.complete("hi", model="m", stream=True))
+        elapsed = time.monotonic() - started
+    assert 0.45 < elapsed < 1.0 and info.value.partial == "a" and "only keep-alives" in str(info.value)
+
+
+def test_stream_deadline_bounds_the_whole_call(fake, fake_env):
+    fake.script.append(stream_reply(*[ev(_chunk("x")) for _ in range(20)], b"data: [DONE]\n\n", pause=0.05))
+    with venice.VeniceClient(KEY, base_url=fake.url, timeout=5, max_retries=0) as c:
+        with pytest.raises(venice.APITimeoutError) as info:
+            list(c.chat.complete("hi", model="m", stream=True, deadline=0.3))
+    assert info.value.partial.startswith("xx") and "deadline" in str(info.value)
+
+
+def test_stream_early_break_then_another_call_on_the_same_client(fake, client):
+    fake.script.append(stream_reply(*[ev(_chunk(f"{i} ")) for i in range(50)], b"data: [DONE]\n\n", pause=0.005))
+    stream = client.chat.complete("hi", model="m", stream=True)
+    first = next(iter(stream))
+    stream.close()
+    assert first == "0 "
+    assert client.chat.complete("next", model="m").text == "Echo: next"
+    with client.chat.complete("third", model="m", stream=True) as s:
+        assert "".join(s) == "Echo: third"
+    assert client.chat.complete("fourth", model="m").text == "Echo: fourth"
+    # the aborted stream's connection was closed, not returned half-read; the others were reused
+    assert client._transport.connections_opened == 2
+
+
+def test_stream_dropped_without_close_releases_the_connection(fake, client):
+    import gc
+
+    fake.script.append(stream_reply(*[ev(_chunk("x")) for _ in range(30)], b"data: [DONE]\n\n", pause=0.005))
+    stream = client.chat.complete("hi", model="m", stream=True)
+    next(iter(stream))
+    del stream
+    gc.collect()
+    assert client.chat.complete("after", model="m").text == "Echo: after"
+
+
+def test_stream_non_event_stream_200_is_an_error(fake, client):
+    def html(handler):
+        body = b"<html><title>Just a moment...</title><body>Checking your browser</body></html>"
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    fake.script.append(html)
+    with pytest.raises(venice.VeniceAPIError) as info:
+        client.chat.complete("hi", model="m", stream=True)
+    assert info.value.status_code == 200 and "expected an event stream but got text/html" in str(info.value)
+    assert "Just a moment..." in str(info.value)
+
+
+def test_stream_gzip_is_decoded_incrementally(fake, client):
+    import zlib
+
+    raw = ev(_chunk("zip", finish="stop")) + b"data: [DONE]\n\n"
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+    packed = comp.compress(raw) + comp.flush(zlib.Z_SYNC_FLUSH)
+    tail = comp.flush()
+    fake.script.append(stream_reply(packed[:10], packed[10:], tail, headers=[("Content-Encoding", "gzip")]))
+    assert list(client.chat.complete("hi", model="m", stream=True)) == ["zip"]
+
+
+def test_stream_think_block_split_off_and_parts(fake, client):
+    fake.script.append(stream_reply(*[ev(_chunk(t)) for t in ["<thi", "nk>plan", " it</th", "ink>\n\nDone", "."]], ev(_chunk(finish="stop")), b"data: [DONE]\n\n"))
+    stream = client.chat.complete("hi", model="m", stream=True)
+    assert list(stream.parts()) == [("reasoning", "plan"), ("reasoning", " it"), ("text", "Done"), ("text", ".")]
+    assert (stream.text, stream.reasoning) == ("Done.", "plan it")
+
+
+def test_stream_chunks_are_attribute_dicts(fake, client):
+    fake.script.append(stream_reply(ev(_chunk("a")), ev(_chunk(tool_calls=[{"index": 0, "id": "c", "function": {"name": "f", "arguments": "{}"}}])), b"data: [DONE]\n\n"))
+    chunks = list(client.chat.complete("hi", model="m", stream=True).chunks())
+    assert chunks[0].choices[0].delta.content == "a" and chunks[0].choices[0].delta.tool_calls is None
+    assert chunks[1].choices[0].delta.content is None and chunks[1].choices[0].delta.tool_calls[0].function.name == "f"
+
+
+def test_stream_not_retried_after_the_body_began(fake, fake_env):
+    fake.script.append(stream_reply(ev(_chunk("x")), reset, end=False))
+    with venice.VeniceClient(KEY, base_url=fake.url, timeout=2, max_retries=3, sleep=lambda s: None) as c:
+        with pytest.raises(venice.APIConnectionError):
+            list(c.chat.complete("hi", model="m", stream=True))
+    assert len([r for r in fake.requests if r[0] == "POST"]) == 1
+
+
+def test_stream_retried_before_the_body(fake, fake_env):
+    fake.script.append(lambda h: h._send(503, {"error": "Model at capacity"}))
+    sleeps = []
+    with venice.VeniceClient(KEY, base_url=fake.url, timeout=2, max_retries=2, sleep=sleeps.append, random=lambda: 0.0) as c:
+        assert "".join(c.chat.complete("ok", model="m", stream=True)) == "Echo: ok"
+    assert sleeps == [0.5]
+
+
+###############################################################################
+# Client and resource namespaces ##############################################
+###############################################################################
+
+
+def test_complete_non_streamed_text_reasoning_and_meta(fake, client):
+    r = client.chat.complete([{"role": "user", "content": "hi"}], "venice-uncensored")
+    assert (r.text, r.finish_reason, r.usage.total_tokens, r.meta.request_id) == ("Echo: hi", "stop", 8, "8c1f-TEST")
+    assert r.meta.balance_usd == 12.5 and r.meta.model_id == "venice-uncensored"
+    assert r["choices"][0]["message"]["content"] == r.choices[0].message.content
+    assert r.reasoning is None and r.tool_calls == [] and r.missing_field is None
+
+    def reasoning(handler):
+        handler._send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": "<think>\nhmm\n</think>\n\nAnswer"}, "finish_reason": "stop"}]})
+
+    fake.script.append(reasoning)
+    r = client.chat.complete("q", model="m")
+    assert (r.text, r.reasoning) == ("Answer", "hmm")
+    fake.script.append(lambda h: h._send(200, {"choices": [{"message": {"content": "A", "reasoning_content": "R"}}]}))
+    r = client.chat.complete("q", model="m")
+    assert (r.text, r.reasoning) == ("A", "R")
+    fake.script.append(lambda h: h._send(200, {"id": "x", "usage": {"total_tokens": 1}}))  # no choices at all
+    r = client.chat.complete("q", model="m")
+    assert (r.text, r.finish_reason, r.tool_calls, r.message) == (None, None, [], None)
+
+
+def test_complete_tool_calls_non_streamed(fake, client):
+    fake.script.append(
+        lambda h: h._send(200, {"choices": [{"message": {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": {"a": 1}}},
+            {"id": "c2", "type": "function", "function": {"name": "g", "arguments": ""}},
+            {"id": "c3", "type": "function", "function": {"name": "h", "arguments": "{bad"}},
+        ]}, "finish_reason": "tool_calls"}]})
+    )
+    r = client.chat.complete("q", model="m")
+    assert [c.args for c in r.tool_calls[:2]] == [{"a": 1}, {}]
+    with pytest.raises(venice.InvalidRequestError) as info:
+        _ = r.tool_calls[2].args
+    assert "tool call 'h' has invalid JSON arguments" in str(info.value) and "{bad" in str(info.value)
+
+
+def test_complete_strips_nulls_and_passes_kwargs(fake, client):
+    client.chat.complete(
+        [{"role": "user", "content": "hi", "name": None}],
+        "m",
+        max_tokens=50,
+        stop="END",
+        top_p=None,
+        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"default": None}}},
+        venice_parameters={"enable_web_search": "auto", "character_slug": None},
+        seed=7,
+    )
+    body = fake.requests[-1][3]
+    assert body == {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "temperature": 0.15,
+        "max_completion_tokens": 50,
+        "stop": ["END"],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}},
+        "venice_parameters": {"enable_web_search": "auto"},
+        "seed": 7,
+    }
+
+
+@pytest.mark.parametrize(
+    "kwargs,fragment",
+    [
+        ({"messages": 42}, "messages must be a string or a non-empty list"),
+        ({"messages": []}, "messages must be a string or a non-empty list"),
+        ({"messages": [{"content": "x"}]}, "messages[0] has no role"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0] has role 'robot'"),
+        ({"messages": "x", "temperature": 3}, "temperature must be a number from 0 to 2"),
+        ({"messages": "x", "stop": ["a", "b", "c", "d", "e"]}, "at most 4 stop sequences; got 5"),
+        ({"messages": "x", "stop": [""]}, "stop must be a non-empty string"),
+        ({"messages": "x", "seed": 0}, "seed must be a whole number >= 1"),
+        ({"messages": "x", "max_tokens": 0}, "max_tokens must be a whole number >= 1"),
+    ],
+)
+def test_complete_validation_errors_before_sending(fake, client, kwargs, fragment):
+    messages = kwargs.pop("messages")
+    with pytest.raises(venice.InvalidRequestError) as info:
+        client.chat.complete(messages, "m", **kwargs)
+    assert fragment in str(info.value) and info.value.status_code is None
+    assert fake.requests == []
+
+
+def test_complete_needs_a_model(fake, client):
+    with pytest.raises(venice.ConfigError) as info:
+        client.chat.complete("hi")
+    assert "No model given" in str(info.value) and "VENICE_MODEL" in str(info.value)
+    with venice.VeniceClient(KEY, base_url=fake.url, default_model="dflt", env_file=False) as c:
+        c.chat.complete("hi")
+    assert fake.requests[-1][3]["model"] == "dflt"
+
+
+def test_function_to_tool_schema():
+    import enum
+    from typing import Literal, Optional
+
+    class Color(enum.Enum):
+        RED = "red"
+        BLUE = "blue"
+
+    def paint(wall: str, color: Color, coats: int = 2, glossy: Optional[bool] = None, rooms: list[str] = (), mode: Literal["fast", "slow"] = "fast", ratio: float = 1.0, extra: dict = None):  # noqa: B006
+        """Paint a wall.
+
+        More details here.
+
+        Args:
+            wall: Which wall
+                (north or south).
+            color: The colour.
+        """
+
+    tool = venice.function_to_tool(paint)
+    assert tool == {
+        "type": "function",
+        "function": {
+            "name": "paint",
+            "description": "Paint a wall.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "wall": {"type": "string", "description": "Which wall (north or south)."},
+                    "color": {"type": "string", "enum": ["red", "blue"], "description": "The colour."},
+                    "coats": {"type": "integer"},
+                    "glossy": {"type": "boolean"},
+                    "rooms": {"type": "array", "items": {"type": "string"}},
+                    "mode": {"type": "string", "enum": ["fast", "slow"]},
+                    "ratio": {"type": "number"},
+                    "extra": {"type": "object"},
+                },
+                "required": ["wall", "color"],
+            },
+        },
+    }
+
+
+def test_tools_accepts_functions_and_run_tool_calls_round_trip(fake, client):
+    def get_weather(city: str) -> dict:
+        """Weather."""
+        return {"city": city, "t": 21}
+
+    def broken(city: str) -> str:
+        raise RuntimeError("sensor offline")
+
+    r = client.chat.complete("weather?", model="m", tools=[get_weather])
+    assert fake.requests[-1][3]["tools"][0]["function"]["name"] == "get_weather"
+    assert venice.run_tool_calls(r, [get_weather]) == [{"role": "tool", "tool_call_id": "call_1", "content": '{"city": "Paris", "t": 21}'}]
+    assert venice.run_tool_calls(r, {"get_weather": broken}) == [{"role": "tool", "tool_call_id": "call_1", "content": "Error: RuntimeError: sensor offline"}]
+    assert venice.run_tool_calls(r.message, {}) == [{"role": "tool", "tool_call_id": "call_1", "content": "Error: there is no tool named 'get_weather'"}]
+    bad = [venice.ToolCall("c9", "get_weather", "{nope")]
+    assert "invalid JSON arguments" in venice.run_tool_calls(bad, [get_weather])[0]["content"]
+
+
+def test_normalize_stop_and_estimate_tokens():
+    assert venice.normalize_stop(None) is None and venice.normalize_stop("x") == ["x"]
+    assert venice.normalize_stop(["a", "a", "b"]) == ["a", "b"] and venice.normalize_stop([]) is None
+    prose = "The quick brown fox jumps over the lazy dog. " * 20  # 200 tokens for cl100k
+    assert 170 <= venice.estimate_tokens(prose) <= 230
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there!"}]
+    assert venice.estimate_tokens(messages) == 3 + (4 + 3) + (4 + 3)
+
+
+def test_models_list_traits_mapping_without_a_key(fake, fake_env):
+    with venice.VeniceClient(base_url=fake.url, env_file=False, environ={}) as c:
+        models = c.models.list()
+        assert [m.id for m in models] == ["venice-uncensored", "zai-org-glm-5-2"] and len(models) == 2
+        glm = models[1]
+        assert (glm.context_length, glm.max_completion_tokens, glm.traits, glm.owned_by) == (198000, 32000, ["default", "function_calling_default"], "venice.ai")
+        assert glm.capabilities["supportsVision"] is True and glm.pricing["input"]["usd"] == 0.85 and glm.raw == FAKE_MODELS[1]
+        assert models[0].context_length == 32768  # from model_spec when context_length is absent
+        assert c.models.traits() == {"default": "zai-org-glm-5-2"}
+        assert c.models.compatibility_mapping() == {"gpt-4o": "zai-org-glm-5-2"}
+        c.models.list("all")
+        with pytest.raises(venice.ConfigError):
+            c.chat.complete("hi", model="m")
+    assert [r[1] for r in fake.requests] == [
+        "/api/v1/models?type=text", "/api/v1/models/traits?type=text", "/api/v1/models/compatibility_mapping?type=text", "/api/v1/models?type=all",
+    ]
+    assert all("Authorization" not in r[2] for r in fake.requests)
+    assert [m.id for m in venice.list_models(base_url=fake.url)] == ["venice-uncensored", "zai-org-glm-5-2"]

@@ -1219,6 +1219,9 @@ class _Exchange:
             data = resp.read1(65536)
         except socket.timeout:
             self.close()
+            deadline = self.timeouts.deadline
+            if deadline is not None and time.monotonic() >= deadline - 0.001:
+                raise _conn_error("the call's deadline passed", _READ, timeout=True) from None
             raise _conn_error(f"no data from the server for {self.timeouts.read:g} s", _READ, timeout=True) from None
         except Exception as exc:  # OSError, http.client.IncompleteRead and the other HTTPExceptions
             self.close()
@@ -1757,29 +1760,10 @@ class _ToolCallAssembler:
         return [ToolCall(id=c[0], name=c[2], arguments="".join(c[3]), type=c[1]) for c in self.calls]
 
 
-class ChatStream:
-    """A streamed chat completion. Iterate it for the text as it arrives::
-
-        with client.chat.complete(messages, model=m, stream=True) as stream:
-            for text in stream:
-                print(text, end="", flush=True)
-        print(stream.usage, stream.finish_reason)
-
-    After the loop it holds the assembled result: ``text``, ``reasoning``, ``tool_calls``,
-    ``finish_reason``, ``usage``, ``meta`` and ``response`` (a ``ChatResponse``). ``chunks()``
-    iterates the raw chunk objects instead of text. Iteration happens once.
-
-    Timeouts: ``timeout`` is the longest wait for an event that carries data; keep-alive comments
-    (``: ping``) do not reset it, so a server that only pings cannot hold the call open forever.
-    A ``deadline`` bounds the whole call, stream included, whatever arrives.
-
-    Failures keep what was received in ``.partial``: an in-band error event or an end before
-    ``[DONE]`` (unless every choice had finished) raises ``StreamError``, a reset raises
-    ``APIConnectionError``, silence raises ``APITimeoutError``. A truncated answer never looks whole.
-
-    Closing (``close()``, leaving the ``with`` block, or dropping an abandoned stream) closes the
-    connection rather than returning a half-read response to the pool.
-    """
+class _StreamState:
+    """The running result of a ``ChatStream`` and the generator that reads it. Kept apart from
+    ``ChatStream`` so that the generator does not refer back to the stream: a dropped stream is then
+    freed (and its connection closed) at once, not later by the cycle collector."""
 
     def __init__(self, exchange: _Exchange, meta: ResponseMeta, idle_timeout: float) -> None:
         self.meta = meta
@@ -1797,31 +1781,10 @@ class ChatStream:
         self._top: dict[str, Any] = {}
         self.usage: Optional[AttrDict] = None
         self.done = False  # [DONE] seen, or every choice finished before the end
-        self._gen: Generator[tuple[dict[str, Any], Optional[str]], None, None] = self._run()
 
-    # -- iteration -----------------------------------------------------------------------------
-
-    def __iter__(self) -> Iterator[str]:
-        for _chunk, text in self._gen:
-            if text:
-                yield text
-
-    def parts(self) -> Iterator[tuple[str, str]]:
-        """Iterate ``("reasoning", text)`` and ``("text", text)`` pieces of the first choice as they
-        arrive (reasoning from ``reasoning_content`` or a ``<think>`` block)."""
-        seen = 0
-        for _chunk, text in self._gen:
-            reasoning = self._reasonings.get(0) or self._thinks.get(0) or ()
-            while seen < len(reasoning):
-                yield "reasoning", reasoning[seen]
-                seen += 1
-            if text:
-                yield "text", text
-
-    def chunks(self) -> Iterator[AttrDict]:
-        """Iterate the raw ``chat.completion.chunk`` objects (``choices: []`` usage chunk included)."""
-        for chunk, _text in self._gen:
-            yield AttrDict(chunk)
+    @property
+    def text(self) -> str:
+        return "".join(self._texts.get(0, ()))
 
     def _run(self) -> Generator[tuple[dict[str, Any], Optional[str]], None, None]:
         ex = self._ex
@@ -1841,7 +1804,12 @@ class ChatStream:
             while True:
                 if deadline:
                     ex.set_timeout(ex.timeouts.left(idle - (monotonic() - last_data)))
-                block = ex.read1()
+                try:
+                    block = ex.read1()
+                except APITimeoutError as err:
+                    if quiet and "deadline" not in err.message:
+                        err.message = f"no data event for {idle:g} s (only keep-alives)"
+                    raise
                 if not block:
                     break
                 if gz is not None:
@@ -1976,8 +1944,6 @@ class ChatStream:
                 self._finish[index] = choice.get("finish_reason")
         return out
 
-    # -- the assembled result ------------------------------------------------------------------
-
     def _flush(self) -> None:
         for index, splitter in self._splitters.items():
             think, text = splitter.flush()
@@ -1986,30 +1952,96 @@ class ChatStream:
             if text:
                 self._texts.setdefault(index, []).append(text)
 
+
+class ChatStream:
+    """A streamed chat completion. Iterate it for the text as it arrives::
+
+        with client.chat.complete(messages, model=m, stream=True) as stream:
+            for text in stream:
+                print(text, end="", flush=True)
+        print(stream.usage, stream.finish_reason)
+
+    After the loop it holds the assembled result: ``text``, ``reasoning``, ``tool_calls``,
+    ``finish_reason``, ``usage``, ``meta`` and ``response`` (a ``ChatResponse``). ``chunks()``
+    iterates the raw chunk objects instead of text. Iteration happens once.
+
+    Timeouts: ``timeout`` is the longest wait for an event that carries data; keep-alive comments
+    (``: ping``) do not reset it, so a server that only pings cannot hold the call open forever.
+    A ``deadline`` bounds the whole call, stream included, whatever arrives.
+
+    Failures keep what was received in ``.partial``: an in-band error event or an end before
+    ``[DONE]`` (unless every choice had finished) raises ``StreamError``, a reset raises
+    ``APIConnectionError``, silence raises ``APITimeoutError``. A truncated answer never looks whole.
+
+    Closing (``close()``, leaving the ``with`` block, or dropping an abandoned stream) closes the
+    connection rather than returning a half-read response to the pool.
+    """
+
+    def __init__(self, exchange: _Exchange, meta: ResponseMeta, idle_timeout: float) -> None:
+        self.meta = meta
+        self._s = _StreamState(exchange, meta, idle_timeout)
+        self._gen: Generator[tuple[dict[str, Any], Optional[str]], None, None] = self._s._run()
+
+    @property
+    def usage(self) -> Optional[AttrDict]:
+        """Token counts (from Venice's final usage chunk), or ``None`` until it arrives."""
+        return self._s.usage
+
+    @property
+    def done(self) -> bool:
+        """True once the stream ended completely (``[DONE]``, or every choice finished)."""
+        return self._s.done
+
+    # -- iteration -----------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[str]:
+        for _chunk, text in self._gen:
+            if text:
+                yield text
+
+    def parts(self) -> Iterator[tuple[str, str]]:
+        """Iterate ``("reasoning", text)`` and ``("text", text)`` pieces of the first choice as they
+        arrive (reasoning from ``reasoning_content`` or a ``<think>`` block)."""
+        seen = 0
+        for _chunk, text in self._gen:
+            reasoning = self._s._reasonings.get(0) or self._s._thinks.get(0) or ()
+            while seen < len(reasoning):
+                yield "reasoning", reasoning[seen]
+                seen += 1
+            if text:
+                yield "text", text
+
+    def chunks(self) -> Iterator[AttrDict]:
+        """Iterate the raw ``chat.completion.chunk`` objects (``choices: []`` usage chunk included)."""
+        for chunk, _text in self._gen:
+            yield AttrDict(chunk)
+
+    # -- the assembled result ------------------------------------------------------------------
+
     @property
     def text(self) -> str:
         """The first choice's text so far (without a leading ``<think>`` block)."""
-        return "".join(self._texts.get(0, ()))
+        return "".join(self._s._texts.get(0, ()))
 
     @property
     def reasoning(self) -> Optional[str]:
         """The first choice's reasoning so far (``reasoning_content`` or a ``<think>`` block)."""
-        if 0 in self._reasonings:
-            return "".join(self._reasonings[0])
-        if 0 in self._thinks:
-            return "".join(self._thinks[0]).strip()
+        if 0 in self._s._reasonings:
+            return "".join(self._s._reasonings[0])
+        if 0 in self._s._thinks:
+            return "".join(self._s._thinks[0]).strip()
         return None
 
     @property
     def tool_calls(self) -> list[ToolCall]:
         """The first choice's tool calls, assembled from the deltas."""
-        tools = self._tools.get(0)
+        tools = self._s._tools.get(0)
         return tools.result() if tools else []
 
     @property
     def finish_reason(self) -> Optional[str]:
         """The first choice's ``finish_reason`` (``None`` until it arrives)."""
-        return self._finish.get(0)
+        return self._s._finish.get(0)
 
     @property
     def partial(self) -> str:
@@ -2021,21 +2053,21 @@ class ChatStream:
         """The whole answer as a ``ChatResponse`` (reads the rest of the stream first)."""
         for _ in self._gen:
             pass
-        self._flush()
+        self._s._flush()
         choices = []
-        for index in sorted(set(self._finish) | set(self._texts) | set(self._tools)):
-            message: dict[str, Any] = {"role": "assistant", "content": "".join(self._texts.get(index, ()))}
-            if index in self._reasonings:
-                message["reasoning_content"] = "".join(self._reasonings[index])
-            elif index in self._thinks:
-                message["reasoning_content"] = "".join(self._thinks[index]).strip()
-            if index in self._tools:
-                message["tool_calls"] = [c.to_dict() for c in self._tools[index].result()]
-            message.update(self._extras.get(index, {}))
-            choices.append({"index": index, "message": message, "finish_reason": self._finish.get(index)})
-        body = {**self._head, "object": "chat.completion", "choices": choices, **self._top}
-        if self.usage is not None:
-            body["usage"] = self.usage
+        for index in sorted(set(self._s._finish) | set(self._s._texts) | set(self._s._tools)):
+            message: dict[str, Any] = {"role": "assistant", "content": "".join(self._s._texts.get(index, ()))}
+            if index in self._s._reasonings:
+                message["reasoning_content"] = "".join(self._s._reasonings[index])
+            elif index in self._s._thinks:
+                message["reasoning_content"] = "".join(self._s._thinks[index]).strip()
+            if index in self._s._tools:
+                message["tool_calls"] = [c.to_dict() for c in self._s._tools[index].result()]
+            message.update(self._s._extras.get(index, {}))
+            choices.append({"index": index, "message": message, "finish_reason": self._s._finish.get(index)})
+        body = {**self._s._head, "object": "chat.completion", "choices": choices, **self._s._top}
+        if self._s.usage is not None:
+            body["usage"] = self._s.usage
         result = ChatResponse(body)
         result.meta = self.meta
         return result
@@ -2045,8 +2077,8 @@ class ChatStream:
     def close(self) -> None:
         """Stop reading and release the connection (closed, unless the stream had ended)."""
         self._gen.close()
-        if not self.done:
-            self._ex.close()
+        if not self._s.done:
+            self._s._ex.close()
 
     def __enter__(self) -> ChatStream:
         return self
@@ -2061,7 +2093,7 @@ class ChatStream:
             pass
 
     def __repr__(self) -> str:
-        return f"<ChatStream model={self._head.get('model')!r} done={self.done} chars={len(self.text)}>"
+        return f"<ChatStream model={self._s._head.get('model')!r} done={self.done} chars={len(self.text)}>"
 
 
 def normalize_stop(stop: Union[str, Sequence[str], None]) -> Optional[list[str]]:
@@ -3658,7 +3690,7 @@ def _answer(
                     ui.out("\n")
     finally:
         spinner.stop()
-    _verbose(args, ui, stream.usage, stream._top.get("cost"), stream.meta)
+    _verbose(args, ui, stream.usage, stream._s._top.get("cost"), stream.meta)
     return str(stream.text)
 
 
