@@ -66,11 +66,19 @@ FAKE_MODELS = [
 class FakeVenice(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _FakeHandler)
+    def __init__(self, host="127.0.0.1", tls=None):
+        super().__init__((host, 0), _FakeHandler)
+        if tls is not None:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
         self.requests = []  # (method, path, headers, json body or None)
         self.script = []  # callables(handler) that answer the next POST instead of the fake
-        self.url = f"http://127.0.0.1:{self.server_port}/api/v1"
+        self.get_script = []  # the same for GET
+        self.connections = 0  # TCP connections accepted
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.server_port}/api/v1"
+
+    def get_request(self):
+        self.connections += 1
+        return super().get_request()
 
 
 def _sse(obj):
@@ -100,10 +108,10 @@ class _FakeHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def _send(self, status, obj, headers=()):
+    def _send(self, status, obj, headers=(), content_type="application/json"):
         body = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("CF-RAY", "8c1f-TEST")
         self.send_header("x-venice-version", "20261124.1")
@@ -122,6 +130,9 @@ class _FakeHandler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.server.requests.append(("GET", self.path, dict(self.headers), None))
+        if self.server.get_script:
+            self.server.get_script.pop(0)(self)
+            return
         path = self.path.split("?")[0]
         if path == "/api/v1/models":
             self._send(200, {"object": "list", "type": "text", "data": FAKE_MODELS})
@@ -215,14 +226,33 @@ def write_chunk(handler, data):
     handler.wfile.flush()
 
 
-@pytest.fixture
-def fake():
-    server = FakeVenice()
+@contextlib.contextmanager
+def running(server):
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def fake():
+    with running(FakeVenice()) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    """No stray configuration: VENICE_*, proxies and SSL variables out, a private cwd and config home."""
+    for name in list(os.environ):
+        if name.startswith("VENICE_") or name.lower() in ("http_proxy", "https_proxy", "all_proxy", "ssl_cert_file", "ssl_cert_dir"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("NO_PROXY", "*")
+    monkeypatch.setenv("no_proxy", "*")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture
@@ -1314,3 +1344,694 @@ def test_models_list_traits_mapping_without_a_key(fake, fake_env):
     ]
     assert all("Authorization" not in r[2] for r in fake.requests)
     assert [m.id for m in venice.list_models(base_url=fake.url)] == ["venice-uncensored", "zai-org-glm-5-2"]
+
+
+###############################################################################
+# Module #######################################################################
+###############################################################################
+
+
+def test_all_is_pinned_and_documented():
+    assert venice.__all__ == [
+        "APIConnectionError", "APIError", "APIStatusError", "APITimeoutError", "AttrDict", "AuthenticationError",
+        "BadRequestError", "CHAT_REQUEST_KEYS", "ChatCompletion", "ChatResponse", "ChatStream", "Config", "ConfigError",
+        "EMBEDDING_REQUEST_KEYS", "Embeddings", "InternalServerError", "InvalidRequestError", "Model", "ModelList",
+        "NotFoundError", "OpenAI", "PaymentRequiredError", "PermissionDeniedError", "RateLimitError", "RawResponse",
+        "ResponseMeta", "RetryPolicy", "ServerError", "ServerSentEvent", "StreamError", "ToolCall", "UnauthorizedError",
+        "UnprocessableEntityError", "VeniceAPIError", "VeniceClient", "VeniceError", "chat", "credentials_path",
+        "estimate_tokens", "function_to_tool", "iter_sse", "list_models", "load_config", "main", "mask_key",
+        "normalize_stop", "parse_dotenv", "retry_delay", "run_tool_calls", "start_proxy",
+    ]  # fmt: skip
+    for name in venice.__all__:
+        obj = getattr(venice, name)
+        if callable(obj):
+            assert obj.__doc__ and obj.__doc__.strip(), name
+
+
+def test_venice_imports_only_the_standard_library():
+    import ast
+
+    with open(os.path.join(HERE, "venice.py"), encoding="utf-8") as fh:
+        tree = ast.parse(fh.read())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            found.add(node.module.split(".")[0])
+    assert found - set(sys.stdlib_module_names) == {"__future__"} - set(sys.stdlib_module_names)
+    assert {"json", "http", "ssl", "urllib"} <= found
+
+
+def run_python(code, env=None, **kw):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("VENICE_")}
+    return subprocess.run([sys.executable, "-c", code], cwd=HERE, env={**base, **(env or {})}, capture_output=True, text=True, timeout=60, **kw)
+
+
+def test_import_is_lazy_and_starts_no_threads():
+    result = run_python(
+        "import sys, threading; import venice; venice.VeniceClient(api_key='x'); "
+        "print(sorted(m for m in ('http.client', 'ssl', 'email', 'email.utils', 'argparse', 'urllib.request', 'http.server') if m in sys.modules)); "
+        "print(threading.active_count())"
+    )
+    assert result.stdout == "[]\n1\n", result.stderr
+
+
+def test_works_without_home_or_with_an_unreadable_one(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o000)
+    code = "import venice; c = venice.load_config(); print(c.api_key, c.base_url, venice.credentials_path().endswith('credentials'))"
+    env = {k: v for k, v in os.environ.items() if k not in ("HOME", "XDG_CONFIG_HOME")}
+    result = subprocess.run([sys.executable, "-c", code], cwd=HERE, env=env, capture_output=True, text=True, timeout=60)
+    assert result.stdout == "None https://api.venice.ai/api/v1 True\n", result.stderr
+    result = run_python(code, {"HOME": str(locked), "XDG_CONFIG_HOME": ""})
+    assert result.stdout == "None https://api.venice.ai/api/v1 True\n", result.stderr
+
+
+NO_SSL = """
+import sys
+class NoSSL:
+    def find_spec(self, name, path=None, target=None):
+        if name in ("ssl", "_ssl"):
+            raise ImportError("no ssl in this build")
+sys.meta_path.insert(0, NoSSL())
+import venice
+c = venice.VeniceClient(api_key="k", base_url="https://api.venice.ai/api/v1", max_retries=0)
+try:
+    c.models.list()
+except venice.ConfigError as err:
+    print("ConfigError:", err)
+print(venice.VeniceClient(api_key="k", base_url=sys.argv[1]).models.list()[0].id)
+"""
+
+
+def test_python_without_ssl(fake):
+    result = subprocess.run([sys.executable, "-c", NO_SSL, fake.url], cwd=HERE, capture_output=True, text=True, timeout=60)
+    assert result.stdout.splitlines() == [
+        "ConfigError: This Python was built without the ssl module, so https:// URLs can't be used. "
+        "Install a Python with ssl support (e.g. the python3 package of your system).",
+        "venice-uncensored",
+    ], result.stderr
+
+
+###############################################################################
+# Errors #######################################################################
+###############################################################################
+
+ERROR_CASES = [
+    (400, {"error": "Invalid request", "details": {"_errors": [], "messages": {"_errors": ["Required"]}}}, venice.InvalidRequestError, None, "Invalid request; messages: Required"),
+    (400, {"error": "Invalid request", "issues": [{"path": ["temperature"], "message": "Too big"}]}, venice.InvalidRequestError, None, "Invalid request; temperature: Too big"),
+    (400, {"error": {"message": "Too long", "type": "invalid_request_error", "code": "context_length_exceeded"}}, venice.InvalidRequestError, "context_length_exceeded", "Too long"),
+    (401, {"error": "Authentication failed"}, venice.UnauthorizedError, "AUTHENTICATION_FAILED", "Authentication failed"),
+    (402, {"error": "Insufficient USD or Diem balance to complete request"}, venice.PaymentRequiredError, "INSUFFICIENT_BALANCE", "Insufficient USD or Diem balance to complete request"),
+    (402, {"x402Version": 1, "accepts": []}, venice.PaymentRequiredError, None, "Payment required: no API key or wallet credentials were sent"),
+    (403, {"error": "Unauthorized access", "code": "API_ACCESS_DISABLED"}, venice.PermissionDeniedError, "API_ACCESS_DISABLED", "Unauthorized access"),
+    (404, {"error": "Specified model not found"}, venice.NotFoundError, "MODEL_NOT_FOUND", "Specified model not found"),
+    (410, {"error": "This endpoint has been retired"}, venice.NotFoundError, None, "This endpoint has been retired"),
+    (409, {"error": {"code": "needs_consent", "message": "Consent needed"}}, venice.VeniceAPIError, "needs_consent", "Consent needed"),
+    (413, {"code": "PAYLOAD_TOO_LARGE", "error": "File exceeds 25 MB."}, venice.InvalidRequestError, "PAYLOAD_TOO_LARGE", "File exceeds 25 MB."),
+    (415, {"error": "Invalid request content-type"}, venice.InvalidRequestError, None, "Invalid request content-type"),
+    (422, {"error": "Prompt violates policy", "suggested_prompt": "x"}, venice.InvalidRequestError, None, "Prompt violates policy"),
+    (429, {"error": "Rate limit exceeded"}, venice.RateLimitError, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded"),
+    (429, {"error": "The model is currently overloaded, please try again later"}, venice.RateLimitError, "MODEL_OVERLOADED", "The model is currently overloaded, please try again later"),
+    (500, {"error": "Inference failed", "code": "INFERENCE_FAILED"}, venice.ServerError, "INFERENCE_FAILED", "Inference failed"),
+    (502, b"<html><head><title>502 Bad Gateway</title></head><body><center>nginx</center></body></html>", venice.ServerError, None, "502 Bad Gateway: nginx"),
+    (503, b"", venice.ServerError, None, "(empty response body)"),
+    (504, {"error": "Took too long"}, venice.ServerError, "REQUEST_TIMEOUT", "Took too long"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("status,body,cls,code,message", ERROR_CASES)
+def test_error_statuses_and_body_shapes(fake, status, body, cls, code, message):
+    ctype = "text/html" if isinstance(body, bytes) else "application/json"
+    fake.script.append(lambda h: h._send(status, body, content_type=ctype))
+    with venice.VeniceClient(KEY, base_url=fake.url, max_retries=0) as c, pytest.raises(venice.VeniceError) as info:
+        c.chat.complete("hi", model="m")
+    err = info.value
+    assert type(err) is cls
+    assert (err.status_code, err.code, err.message, err.request_id) == (status, code, message, "8c1f-TEST")
+    assert err.body == (body if isinstance(body, dict) else (body.decode() or None))
+    assert err.headers["cf-ray"] == "8c1f-TEST" and err.meta.venice_version == "20261124.1"
+    assert str(err).startswith(f"{status} ") and f"{message} (request id 8c1f-TEST)" in str(err)
+    assert KEY not in str(err) + repr(err)
+
+
+def test_error_str_reads_like_status_message_request_id():
+    err = venice.UnauthorizedError("Authentication failed", status_code=401, request_id="8c1f")
+    assert str(err) == "401 Unauthorized: Authentication failed (request id 8c1f)"
+    assert str(venice._api_error(402, {}, b'{"error":"Insufficient USD or Diem balance"}')).endswith(
+        "— top up the balance or raise the key's spend limit at https://venice.ai/settings/api"
+    )
+
+
+@pytest.mark.parametrize(
+    "body,ctype,fragment",
+    [
+        (b"<html><title>Just a moment...</title></html>", "text/html", "not valid JSON (text/html): Just a moment..."),
+        (b'{"choices": [', "application/json", "not valid JSON (application/json): {\"choices\": ["),
+        (b"", "application/json", "with an empty body"),
+    ],
+)
+def test_invalid_or_empty_200_body_is_an_api_error(fake, body, ctype, fragment):
+    fake.script.append(lambda h: h._send(200, body, content_type=ctype))
+    with venice.VeniceClient(KEY, base_url=fake.url, max_retries=0) as c, pytest.raises(venice.VeniceAPIError) as info:
+        c.chat.complete("hi", model="m")
+    assert type(info.value) is venice.VeniceAPIError and info.value.status_code == 200 and fragment in str(info.value)
+
+
+###############################################################################
+# Config #######################################################################
+###############################################################################
+
+
+def write(path, text, mode=0o600):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+    return str(path)
+
+
+def test_config_precedence_argument_env_dotenv_credentials_default(tmp_path):
+    cred = write(tmp_path / "cred", "VENICE_API_KEY=from-credentials-1\nVENICE_MODEL=cred-model\nVENICE_TIMEOUT=7\nVENICE_MAX_RETRIES=5\n")
+    dotenv = write(tmp_path / ".env", "VENICE_API_KEY=from-dotenv-0001\nVENICE_MODEL=dotenv-model\n")
+    env = {"VENICE_API_KEY": "from-environment", "VENICE_BASE_URL": "http://localhost:1/api/v1/"}
+    c = venice.load_config(api_key="from-argument-01", env_file=dotenv, environ=env, credentials_path=cred)
+    assert (c.api_key, c.key_source, c.base_url, c.default_model, c.timeout, c.max_retries) == (
+        "from-argument-01", "argument", "http://localhost:1/api/v1", "dotenv-model", 7.0, 5,
+    )
+    c = venice.load_config(env_file=dotenv, environ=env, credentials_path=cred)
+    assert (c.api_key, c.key_source) == ("from-environment", "environment")
+    c = venice.load_config(env_file=dotenv, environ={}, credentials_path=cred)
+    assert (c.api_key, c.key_source, c.base_url) == ("from-dotenv-0001", ".env", venice.DEFAULT_BASE_URL)
+    c = venice.load_config(env_file=False, environ={}, credentials_path=cred)
+    assert (c.api_key, c.key_source, c.default_model) == ("from-credentials-1", "credentials", "cred-model")
+    c = venice.load_config(env_file=False, environ={}, credentials_path=str(tmp_path / "missing"))
+    assert (c.api_key, c.key_source, c.timeout, c.max_retries, c.default_model) == (None, None, 600.0, 2, None)
+
+
+def test_config_reads_dotenv_in_cwd_and_default_credentials_path(tmp_path, monkeypatch):
+    write(tmp_path / ".env", "VENICE_MODEL=cwd-model\n")
+    write(tmp_path / "config" / "venice" / "credentials", "VENICE_API_KEY=stored-key-12345\n")
+    c = venice.load_config()
+    assert (c.default_model, c.api_key, c.key_source) == ("cwd-model", "stored-key-12345", "credentials")
+    assert venice.credentials_path({"HOME": "/home/u"}) == "/home/u/.config/venice/credentials"
+    assert venice.credentials_path({"XDG_CONFIG_HOME": "/x", "HOME": "/home/u"}) == "/x/venice/credentials"
+
+
+DOTENV = """\ufeff# comment line
+
+export A=plain
+B = spaced   # trailing comment
+C='single $HOME \\n literal'
+D="double\\n\\t\\"quoted\\" \\\\ x"
+E=
+F=#not-a-comment
+G="multi
+line"
+H=a#b
+this line is broken
+I="unterminated
+J=last
+"""
+
+
+def test_parse_dotenv_forms_and_warnings():
+    with pytest.warns(UserWarning) as caught:
+        values = venice.parse_dotenv(DOTENV, source="t.env")
+    assert values == {
+        "A": "plain",
+        "B": "spaced",
+        "C": "single $HOME \\n literal",
+        "D": 'double\n\t"quoted" \\ x',
+        "E": "",
+        "F": "#not-a-comment",
+        "G": "multi\nline",
+        "H": "a#b",
+        "J": "last",
+    }
+    messages = [str(w.message) for w in caught]
+    assert messages == ["t.env: line 12 is not KEY=VALUE; skipped", "t.env: line 13 is not KEY=VALUE; skipped"]
+    assert not any("broken" in m or "unterminated" in m for m in messages)
+
+
+def test_load_config_never_mutates_environ(tmp_path):
+    dotenv = write(tmp_path / "x.env", "VENICE_API_KEY=dotenv-key-123456\nOTHER=1\n")
+    before = dict(os.environ)
+    venice.load_config(env_file=dotenv)
+    assert dict(os.environ) == before
+
+
+def test_bad_numbers_name_the_variable(tmp_path):
+    with pytest.raises(venice.ConfigError) as info:
+        venice.load_config(environ={"VENICE_TIMEOUT": "abc"}, env_file=False)
+    assert str(info.value) == "VENICE_TIMEOUT must be a positive number of seconds, got 'abc'"
+    dotenv = write(tmp_path / ".env", "VENICE_MAX_RETRIES=-1\n")
+    with pytest.raises(venice.ConfigError) as info:
+        venice.load_config(environ={}, env_file=dotenv)
+    assert str(info.value) == "VENICE_MAX_RETRIES (from .env file) must be a whole number >= 0, got '-1'"
+
+
+def test_world_readable_credentials_file_warns(tmp_path):
+    cred = write(tmp_path / "cred", "VENICE_API_KEY=stored-key-12345\n", mode=0o644)
+    with pytest.warns(UserWarning, match=r"readable by other users; run: chmod 600"):
+        venice.load_config(environ={}, env_file=False, credentials_path=cred)
+
+
+def test_key_whitespace_stripped_and_malformed_keys_refused(fake):
+    c = venice.load_config(api_key=f"  {KEY}\n", environ={}, env_file=False)
+    assert c.api_key == KEY
+    for bad in ("sk-abc def-12345", "sk-abc\r\nX-Evil: 1", "sk-ключ-12345678", "sk-\x00-123456789"):
+        with pytest.raises(venice.ConfigError) as info:
+            venice.VeniceClient(bad, base_url=fake.url)
+        assert "The API key is malformed" in str(info.value) and bad.strip() not in str(info.value)
+    with pytest.raises(venice.ConfigError) as info:
+        venice.load_config(environ={"VENICE_API_KEY": "two words"}, env_file=False)
+    assert "malformed" in str(info.value) and "two words" not in str(info.value) and "VENICE_API_KEY" in str(info.value)
+    assert fake.requests == []
+
+
+def test_missing_key_lists_the_ways_to_set_one(fake):
+    with venice.VeniceClient(base_url=fake.url) as c, pytest.raises(venice.ConfigError) as info:
+        c.chat.complete("hi", model="m")
+    assert str(info.value) == (
+        "No API key found. Set VENICE_API_KEY, add VENICE_API_KEY=… to a .env file, run `venice auth set`, "
+        "or pass api_key=… to VeniceClient."
+    )
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("url", ["http://api.venice.ai/api/v1", "http://10.0.0.1/v1", "ftp://x/v1", "https://user:pw@api.venice.ai/api/v1", "nonsense"])
+def test_base_url_must_be_https_except_loopback(url):
+    with pytest.raises(venice.ConfigError):
+        venice.VeniceClient(KEY, base_url=url)
+
+
+@pytest.mark.parametrize("url", ["http://localhost:8080/v1", "http://127.0.0.1/v1", "http://127.1.2.3:9/v1", "http://[::1]:8/v1", "https://api.venice.ai/api/v1/"])
+def test_base_url_loopback_http_and_trailing_slash_ok(url):
+    assert venice.VeniceClient(KEY, base_url=url).config.base_url == url.rstrip("/")
+
+
+def test_trailing_slash_gives_no_double_slash(fake):
+    with venice.VeniceClient(KEY, base_url=fake.url + "/") as c:
+        c.models.list()
+    assert fake.requests[-1][1] == "/api/v1/models?type=text"
+
+
+def test_key_is_masked_everywhere(fake, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="venice")
+    config = venice.load_config(api_key=KEY, environ={}, env_file=False)
+    client = venice.VeniceClient(config=config, base_url=fake.url, max_retries=1, sleep=lambda s: None)
+    fake.script += [lambda h: h._send(503, {"error": "busy"}), lambda h: h._send(401, {"error": "Authentication failed"})]
+    with pytest.raises(venice.UnauthorizedError) as info:
+        client.chat.complete("hi", model="m")
+    text = repr(config) + str(config) + repr(client) + str(info.value) + repr(info.value) + caplog.text
+    assert KEY not in text and "sk-…1234" in repr(config) and "sk-…1234" in repr(client)
+    assert venice.mask_key("vn-abcdefgh-1234") == "vn-…1234" and venice.mask_key("short") == "…" and venice.mask_key(None) == "(none)"
+    assert all(KEY not in r[1] for r in fake.requests)  # never in a URL
+    client.close()
+
+
+###############################################################################
+# Transport ####################################################################
+###############################################################################
+
+
+def test_headers_user_agent_auth_and_json(fake):
+    with venice.VeniceClient(KEY, base_url=fake.url, default_headers={"X-Team": "a"}) as c:
+        c.request("POST", "/embeddings", json={"input": "x", "model": "e", "user": None, "nested": [{"a": None, "b": 1}]})
+    method, path, headers, body = fake.requests[-1]
+    assert headers["Authorization"] == f"Bearer {KEY}" and headers["Content-Type"] == "application/json"
+    assert headers["User-Agent"] == f"venice.py/{venice.__version__} Python/{sys.version_info[0]}.{sys.version_info[1]}"
+    assert headers["Accept-Encoding"] == "gzip" and headers["X-Team"] == "a"
+    assert body == {"input": "x", "model": "e", "nested": [{"b": 1}]}
+
+
+def test_header_injection_refused(fake):
+    with pytest.raises(venice.ConfigError):
+        venice.VeniceClient(KEY, base_url=fake.url, default_headers={"X-A": "1\r\nX-B: 2"})
+    with venice.VeniceClient(KEY, base_url=fake.url) as c, pytest.raises(venice.ConfigError):
+        c.request("GET", "/models", headers={"X-A": "v\n"})
+    assert fake.requests == []
+
+
+def test_request_returns_bytes_for_other_content_types_and_json_otherwise(fake):
+    fake.get_script.append(lambda h: h._send(200, b"a,b\n1,2\n", content_type="text/csv"))
+    with venice.VeniceClient(KEY, base_url=fake.url) as c:
+        assert c.request("GET", "/billing/usage-history") == b"a,b\n1,2\n"
+        data = c.request("GET", "/api_keys/rate_limits", params={"x": None, "flag": True})
+        assert data.data.balances.USD == 12.5 and data.meta.request_id == "8c1f-TEST"
+        with c.request("GET", "/models", stream=True) as raw:
+            assert raw.status_code == 200 and json.loads(raw.read())["object"] == "list"
+    assert fake.requests[-2][1] == "/api/v1/api_keys/rate_limits?flag=true"
+
+
+def test_keep_alive_one_connection_for_twenty_calls(fake):
+    with venice.VeniceClient(KEY, base_url=fake.url) as c:
+        for i in range(20):
+            assert c.chat.complete(f"n{i}", model="m").text == f"Echo: n{i}"
+    assert fake.connections == 1
+
+
+def test_stale_connection_is_replaced_without_a_retry(fake):
+    def reply_then_hang_up(handler):
+        handler._send(200, {"choices": [{"message": {"content": "first"}}]})
+        handler.wfile.flush()
+        handler.close_connection = True  # the server drops the idle keep-alive connection
+
+    fake.script.append(reply_then_hang_up)
+    with venice.VeniceClient(KEY, base_url=fake.url, max_retries=0) as c:
+        assert c.chat.complete("a", model="m").text == "first"
+        time.sleep(0.1)
+        assert c.chat.complete("b", model="m").text == "Echo: b"
+    assert fake.connections == 2 and len(fake.requests) == 2
+
+
+def test_server_hanging_up_before_answering_is_retried(fake):
+    def hang_up(handler):
+        handler.close_connection = True
+
+    fake.script.append(hang_up)
+    sleeps = []
+    with venice.VeniceClient(KEY, base_url=fake.url, max_retries=2, sleep=sleeps.append, random=lambda: 0.0) as c:
+        assert c.chat.complete("x", model="m").text == "Echo: x"
+    assert sleeps == [0.5] and len(fake.requests) == 2
+
+
+def test_gzip_response_decoded(fake):
+    import gzip
+
+    payload = gzip.compress(json.dumps({"choices": [{"message": {"content": "zipped"}}]}).encode())
+    fake.script.append(lambda h: h._send(200, payload, headers=[("Content-Encoding", "gzip")]))
+    with venice.VeniceClient(KEY, base_url=fake.url) as c:
+        assert c.chat.complete("x", model="m").text == "zipped"
+
+
+def test_connection_refused_is_a_connection_error():
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    sleeps = []
+    with venice.VeniceClient(KEY, base_url=f"http://127.0.0.1:{port}/v1", sleep=sleeps.append, random=lambda: 0.0) as c:
+        with pytest.raises(venice.APIConnectionError) as info:
+            c.chat.complete("x", model="m")
+    assert type(info.value) is venice.APIConnectionError and "could not connect to 127.0.0.1" in str(info.value)
+    assert sleeps == [0.5, 1.0]  # nothing was sent: always safe to retry
+
+
+def test_stall_before_headers_times_out_and_post_is_not_retried(fake):
+    fake.script.append(lambda h: time.sleep(1.0))
+    sleeps = []
+    with venice.VeniceClient(KEY, base_url=fake.url, timeout=0.2, sleep=sleeps.append) as c:
+        started = time.monotonic()
+        with pytest.raises(venice.APITimeoutError) as info:
+            c.chat.complete("x", model="m")
+    assert time.monotonic() - started < 0.8 and "no response from 127.0.0.1 within 0.2 s" in str(info.value)
+    assert sleeps == [] and len(fake.requests) == 1
+
+
+def test_read_timeout_retried_for_get_and_when_the_policy_allows(fake):
+    fake.get_script.append(lambda h: time.sleep(0.6))
+    sleeps = []
+    with venice.VeniceClient(KEY, base_url=fake.url, timeout=0.2, sleep=sleeps.append, random=lambda: 0.0) as c:
+        assert len(c.models.list()) == 2
+    assert sleeps == [0.5]
+    fake.script.append(lambda h: time.sleep(0.6))
+    policy = venice.RetryPolicy(retry_read_timeouts=True)
+    with venice.VeniceClient(KEY, base_url=fake.url, timeout=0.2, retry=policy, sleep=sleeps.append, random=lambda: 0.0) as c:
+        assert c.chat.complete("y", model="m").text == "Echo: y"
+    assert sleeps == [0.5, 0.5]
+
+
+def test_reset_mid_body(fake):
+    def partial_then_reset(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", "500")
+        handler.end_headers()
+        handler.wfile.write(b'{"choices": [')
+        handler.wfile.flush()
+        time.sleep(0.05)
+        reset(handler)
+
+    fake.script.append(partial_then_reset)
+    with venice.VeniceClient(KEY, base_url=fake.url, sleep=lambda s: None) as c:
+        with pytest.raises(venice.APIConnectionError) as info:
+            c.chat.complete("x", model="m")
+    assert "the connection broke while reading the response" in str(info.value)
+    assert len(fake.requests) == 1  # a POST that may have been processed is not re-sent
+
+
+def test_deadline_bounds_the_call_including_retries(fake):
+    fake.script += [lambda h: h._send(503, {"error": "busy"})] * 3
+    with venice.VeniceClient(KEY, base_url=fake.url, max_retries=5, random=lambda: 0.0) as c:
+        started = time.monotonic()
+        with pytest.raises(venice.ServerError):
+            c.chat.complete("x", model="m", deadline=0.8)  # real sleeps: 0.5, then 1.0 would pass the deadline
+    assert 0.4 < time.monotonic() - started < 0.8 and len(fake.requests) == 2
+
+
+def test_redirects(fake):
+    with running(FakeVenice("localhost")) as other:
+        target = other.url.replace("/api/v1", "") + "/api/v1/models?type=text"
+        fake.get_script.append(lambda h: h._send(302, b"", headers=[("Location", target)]))
+        with venice.VeniceClient(KEY, base_url=fake.url) as c:
+            assert [m.id for m in c.models.list()] == ["venice-uncensored", "zai-org-glm-5-2"]
+            assert fake.requests[-1][2]["Authorization"] == f"Bearer {KEY}"
+            assert "Authorization" not in other.requests[-1][2]  # another host never gets the key
+            fake.get_script.append(lambda h: h._send(307, b"", headers=[("Location", "/api/v1/models/traits")]))
+            assert c.request("GET", "/models").data == {"default": "zai-org-glm-5-2"}
+            assert fake.requests[-1][1] == "/api/v1/models/traits" and fake.requests[-1][2]["Authorization"] == f"Bearer {KEY}"
+            fake.script.append(lambda h: h._send(307, b"", headers=[("Location", target)]))
+            with pytest.raises(venice.VeniceAPIError) as info:
+                c.chat.complete("x", model="m")
+    assert info.value.status_code == 307 and "not followed" in str(info.value)
+    assert [r[0] for r in other.requests] == ["GET"]
+
+
+def make_cert(tmp_path):
+    import shutil
+
+    if not shutil.which("openssl"):
+        pytest.skip("the openssl command is needed to make a test certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+def test_tls_with_ca_file_and_verification_failure(tmp_path):
+    import ssl
+
+    cert, key = make_cert(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    with running(FakeVenice("localhost", tls=ctx)) as server:
+        config = venice.load_config(api_key=KEY, base_url=server.url, ca_file=cert, environ={}, env_file=False)
+        with venice.VeniceClient(config=config) as c:
+            for _ in range(3):
+                assert c.chat.complete("tls", model="m").text == "Echo: tls"
+        assert server.connections == 1
+        with venice.VeniceClient(KEY, base_url=server.url, max_retries=0, environ={}) as c:
+            with pytest.raises(venice.APIConnectionError) as info:
+                c.chat.complete("x", model="m")
+        assert "CERTIFICATE_VERIFY_FAILED" in str(info.value) and "SSL_CERT_FILE" in str(info.value)
+        with venice.VeniceClient(KEY, base_url=server.url, environ={"SSL_CERT_FILE": cert}) as c:
+            assert c.chat.complete("env", model="m").text == "Echo: env"
+
+
+class ConnectProxy(threading.Thread):
+    """A tiny HTTP CONNECT proxy on loopback that records the targets it tunnels to."""
+
+    def __init__(self):
+        import socket
+
+        super().__init__(daemon=True)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.targets = []
+
+    def run(self):
+        import socket
+
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += client.recv(4096)
+            target = head.split(b" ")[1].decode()
+            self.targets.append(target)
+            host, port = target.rsplit(":", 1)
+            upstream = socket.create_connection((host, int(port)))
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self.pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pipe(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.close()
+
+
+def test_https_through_a_connect_proxy_from_the_environment(tmp_path, monkeypatch):
+    import ssl
+
+    cert, key = make_cert(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    proxy = ConnectProxy()
+    proxy.start()
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+    monkeypatch.delenv("NO_PROXY")
+    monkeypatch.delenv("no_proxy")
+    try:
+        with running(FakeVenice("localhost", tls=ctx)) as server:
+            with venice.VeniceClient(KEY, base_url=server.url, environ={"SSL_CERT_FILE": cert}) as c:
+                assert c.chat.complete("via proxy", model="m").text == "Echo: via proxy"
+            assert proxy.targets == [f"localhost:{server.server_port}"]
+            monkeypatch.setenv("NO_PROXY", "localhost")
+            with venice.VeniceClient(KEY, base_url=server.url, environ={"SSL_CERT_FILE": cert}) as c:
+                assert c.chat.complete("direct", model="m").text == "Echo: direct"
+            assert len(proxy.targets) == 1
+    finally:
+        proxy.sock.close()
+
+
+def test_response_metadata_and_deprecation_warning_once(fake):
+    headers = [
+        ("x-venice-model-id", "old-model"), ("x-venice-model-name", "Old Model"),
+        ("x-ratelimit-limit-requests", "500"), ("x-ratelimit-remaining-requests", "499"),
+        ("x-ratelimit-reset-requests", "1700000060000"), ("x-ratelimit-limit-tokens", "1000000"),
+        ("x-ratelimit-remaining-tokens", "999000"), ("x-ratelimit-reset-tokens", "30"),
+        ("x-venice-model-deprecation-warning", "old-model will be removed"), ("x-venice-model-deprecation-date", "2026-12-31"),
+    ]  # fmt: skip
+    reply = lambda h: h._send(200, {"choices": [{"message": {"content": "ok"}}]}, headers=headers)  # noqa: E731
+    fake.script += [reply, reply]
+    venice._warned_models.discard("old-model")
+    with venice.VeniceClient(KEY, base_url=fake.url, clock=lambda: 1_700_000_000.0) as c:
+        with pytest.warns(DeprecationWarning, match="model old-model is deprecated \\(on 2026-12-31\\): old-model will be removed"):
+            meta = c.chat.complete("x", model="old-model").meta
+        with warnings_as_errors():
+            c.chat.complete("x", model="old-model")  # once per model
+    assert (meta.request_id, meta.venice_version, meta.model_id, meta.model_name) == ("8c1f-TEST", "20261124.1", "old-model", "Old Model")
+    assert (meta.balance_usd, meta.balance_diem, meta.status_code) == (12.5, 3.0, 200)
+    assert (meta.ratelimit_limit_requests, meta.ratelimit_remaining_requests, meta.ratelimit_reset_requests) == (500, 499, 1_700_000_060.0)
+    assert (meta.ratelimit_limit_tokens, meta.ratelimit_remaining_tokens, meta.ratelimit_reset_tokens) == (1_000_000, 999_000, 1_700_000_030.0)
+
+
+@contextlib.contextmanager
+def warnings_as_errors():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+
+
+###############################################################################
+# Retry policy #################################################################
+###############################################################################
+
+
+def retrying_client(fake, sleeps, **kw):
+    return venice.VeniceClient(KEY, base_url=fake.url, sleep=sleeps.append, clock=lambda: 1_700_000_000.0, random=lambda: 0.0, **kw)
+
+
+def test_503_twice_then_success(fake):
+    fake.script += [lambda h: h._send(503, {"error": "Model at capacity"})] * 2
+    sleeps = []
+    with retrying_client(fake, sleeps) as c:
+        assert c.chat.complete("x", model="m").text == "Echo: x"
+    assert sleeps == [0.5, 1.0] and len(fake.requests) == 3
+
+
+def test_gives_up_after_max_retries_and_says_so(fake):
+    fake.script += [lambda h: h._send(502, {"error": "bad gateway"})] * 3
+    sleeps = []
+    with retrying_client(fake, sleeps) as c, pytest.raises(venice.ServerError) as info:
+        c.chat.complete("x", model="m")
+    assert sleeps == [0.5, 1.0] and "gave up after 3 attempts" in str(info.value)
+
+
+def test_no_retry_on_400(fake):
+    fake.script.append(lambda h: h._send(400, {"error": "bad"}))
+    sleeps = []
+    with retrying_client(fake, sleeps) as c, pytest.raises(venice.InvalidRequestError):
+        c.chat.complete("x", model="m")
+    assert sleeps == [] and len(fake.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "header,value,expected",
+    [("Retry-After", "3", 3.0), ("Retry-After", "Tue, 14 Nov 2023 22:13:25 GMT", 5.0), ("retry-after-ms", "1500", 1.5), ("Retry-After", "-4", 0.0)],
+)
+def test_retry_after_forms(fake, header, value, expected):
+    fake.script.append(lambda h: h._send(429, {"error": "Rate limit exceeded"}, headers=[(header, value)]))
+    sleeps = []
+    with retrying_client(fake, sleeps) as c:  # clock: 2023-11-14 22:13:20 GMT
+        assert c.chat.complete("x", model="m").text == "Echo: x"
+    assert sleeps == [expected]
+
+
+def test_retry_after_above_the_cap_raises_at_once(fake):
+    fake.script.append(lambda h: h._send(429, {"error": "Rate limit exceeded"}, headers=[("Retry-After", "120")]))
+    sleeps = []
+    with retrying_client(fake, sleeps) as c, pytest.raises(venice.RateLimitError) as info:
+        c.chat.complete("x", model="m")
+    assert sleeps == [] and info.value.retry_after == 120.0 and "longer than max_retry_after (60 s)" in str(info.value)
+
+
+def test_on_retry_hook_and_x_should_retry(fake):
+    calls = []
+    fake.script += [
+        lambda h: h._send(500, {"error": "oops"}),
+        lambda h: h._send(400, {"error": "try me"}, headers=[("x-should-retry", "true")]),
+        lambda h: h._send(503, {"error": "no"}, headers=[("x-should-retry", "false")]),
+    ]
+    sleeps = []
+    policy = venice.RetryPolicy(max_retries=5, on_retry=lambda n, err, delay: calls.append((n, err.status_code, delay)))
+    with retrying_client(fake, sleeps, retry=policy) as c, pytest.raises(venice.ServerError):
+        c.chat.complete("x", model="m")
+    assert calls == [(1, 500, 0.5), (2, 400, 1.0)] and len(fake.requests) == 3
+
+
+def test_backoff_is_jittered_and_capped():
+    policy = venice.RetryPolicy(backoff_base=0.5, backoff_max=8.0)
+    assert [venice.retry_delay(policy, a, {}, 0.0, 0.0) for a in range(6)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+    assert venice.retry_delay(policy, 2, {}, 0.0, 0.75) == 0.5
+    assert venice.retry_delay(policy, 0, {"retry-after": "soon"}, 0.0, 0.0) == 0.5  # unparseable: backoff
+
+
+def test_error_budget_stops_retries(fake):
+    fake.script += [lambda h: h._send(503, {"error": "busy"})] * 6
+    sleeps = []
+    policy = venice.RetryPolicy(max_retries=10, failure_budget=4, failure_window=30.0)
+    with retrying_client(fake, sleeps, retry=policy) as c, pytest.raises(venice.ServerError) as info:
+        c.chat.complete("x", model="m")
+    assert len(fake.requests) == 4 and len(sleeps) == 3
+    assert "not retried: 4 failed requests in the last 30 s" in str(info.value) and "error budget" in str(info.value)
+
+
+def test_max_retries_zero_turns_retries_off(fake):
+    fake.script.append(lambda h: h._send(503, {"error": "busy"}))
+    sleeps = []
+    with retrying_client(fake, sleeps, max_retries=0) as c, pytest.raises(venice.ServerError):
+        c.chat.complete("x", model="m")
+    assert sleeps == [] and len(fake.requests) == 1
