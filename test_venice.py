@@ -2035,3 +2035,125 @@ def test_max_retries_zero_turns_retries_off(fake):
     with retrying_client(fake, sleeps, max_retries=0) as c, pytest.raises(venice.ServerError):
         c.chat.complete("x", model="m")
     assert sleeps == [] and len(fake.requests) == 1
+
+
+###############################################################################
+# Streaming: the SSE parser ####################################################
+###############################################################################
+
+
+def reference_sse(data: bytes):
+    """The WHATWG algorithm, the obviously-correct slow way, on the whole decoded stream."""
+    text = data.decode("utf-8", "replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = re.split(r"\r\n|\r|\n", text)
+    complete = lines[:-1]  # the last piece has no line end: it is not a line yet
+    events, buf, etype, last_id, retry = [], [], "", None, None
+    for line in complete:
+        if line == "":
+            if buf:
+                events.append(venice.ServerSentEvent(etype or "message", "\n".join(buf), last_id, retry))
+            buf, etype, retry = [], "", None
+            continue
+        if line.startswith(":"):
+            continue
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            buf.append(value)
+        elif name == "event":
+            etype = value
+        elif name == "id" and "\0" not in value:
+            last_id = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            retry = int(value)
+    return events
+
+
+def feed_cut(data, cuts):
+    blocks, prev = [], 0
+    for c in sorted(cuts):
+        blocks.append(data[prev:c])
+        prev = c
+    blocks.append(data[prev:])
+    return list(venice.iter_sse(blocks))
+
+
+SSE_CASES = {
+    "lf": (b"data: a\n\ndata: b\n\n", [("message", "a", None, None), ("message", "b", None, None)]),
+    "crlf": (b"data: a\r\n\r\ndata: b\r\n\r\n", [("message", "a", None, None), ("message", "b", None, None)]),
+    "cr": (b"data: a\r\rdata: b\r\r", [("message", "a", None, None), ("message", "b", None, None)]),
+    "bom": (b"\xef\xbb\xbfdata: x\n\n", [("message", "x", None, None)]),
+    "second bom kept": (b"\xef\xbb\xbf\xef\xbb\xbfdata: x\n\n", []),  # the second BOM makes the field name unknown
+    "comments": (b": ping\n:\ndata: x\n: mid\n\n", [("message", "x", None, None)]),
+    "multiline": (b"data: a\ndata:b\ndata:  c\ndata\n\n", [("message", "a\nb\n c\n", None, None)]),
+    "no data no dispatch": (b"event: e\nid: 1\nretry: 5\n\ndata: x\n\n", [("message", "x", "1", None)]),
+    "event type": (b"event: update\ndata: x\n\nevent:\ndata: y\n\n", [("update", "x", None, None), ("message", "y", None, None)]),
+    "id persists": (b"id: 1\ndata: a\n\ndata: b\n\nid\ndata: c\n\n", [("message", "a", "1", None), ("message", "b", "1", None), ("message", "c", "", None)]),
+    "id with nul": (b"id: 7\ndata: a\n\nid: 8\x009\ndata: b\n\n", [("message", "a", "7", None), ("message", "b", "7", None)]),
+    "retry": (b"retry: 1000\ndata: a\n\nretry: 10x\ndata: b\n\nretry: \ndata: c\n\n", [("message", "a", None, 1000), ("message", "b", None, None), ("message", "c", None, None)]),
+    "unknown fields": (b"foo: bar\ndata: x\nbaz\n\n", [("message", "x", None, None)]),
+    "unterminated final": (b"data: a\n\ndata: b\n", [("message", "a", None, None)]),
+    "utf8": ("data: h\u00e9 \u4e2d \U0001f642\n\n".encode(), [("message", "h\u00e9 \u4e2d \U0001f642", None, None)]),
+    "invalid utf8": (b"data: \xff\xfe ok\n\n", [("message", "\ufffd\ufffd ok", None, None)]),
+    "blank lines": (b"\n\n\ndata: x\n\n\n\n", [("message", "x", None, None)]),
+    "colon in value": (b'data: {"a": "b:c"}\n\n', [("message", '{"a": "b:c"}', None, None)]),
+    "chat": (b'data: {"choices": []}\n\ndata: [DONE]\n\n', [("message", '{"choices": []}', None, None), ("message", "[DONE]", None, None)]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(SSE_CASES))
+def test_iter_sse_rules_at_every_cut(name):
+    data, expected = SSE_CASES[name]
+    expected = [venice.ServerSentEvent(*e) for e in expected]
+    assert reference_sse(data) == expected  # the reference agrees with the hand-written expectation
+    assert feed_cut(data, []) == expected
+    for i in range(len(data) + 1):
+        assert feed_cut(data, [i]) == expected, i
+    assert list(venice.iter_sse(data[i : i + 1] for i in range(len(data)))) == expected
+    for i in range(len(data) + 1):
+        for j in range(i, min(len(data) + 1, i + 4)):
+            assert feed_cut(data, [i, j]) == expected, (i, j)
+
+
+def test_iter_sse_matches_the_reference_on_random_streams():
+    import random
+
+    rng = random.Random(1234)
+    pieces = [
+        "data: x", "data:y", "data", "data: \u00e9\u4e2d", "event: e", "event:", "id: 1", "id: a\0b", "id", "retry: 42",
+        "retry: x1", ": comment", ":", "foo: bar", "", "", "", "data: {\"k\": 1}", "\ufeffdata: z",
+    ]  # fmt: skip
+    for _ in range(300):
+        text = "".join(rng.choice(pieces) + rng.choice(["\n", "\r", "\r\n"]) for _ in range(rng.randint(1, 12)))
+        if rng.random() < 0.2:
+            text = "\ufeff" + text
+        if rng.random() < 0.3:
+            text += rng.choice(pieces)  # an unterminated tail
+        data = text.encode()
+        cuts = sorted(rng.sample(range(len(data) + 1), min(len(data) + 1, rng.randint(0, 6))))
+        assert feed_cut(data, cuts) == reference_sse(data), (data, cuts)
+
+
+def test_iter_sse_yields_each_event_as_soon_as_its_blank_line_arrives():
+    pulled = []
+
+    def blocks():
+        for block in (b"data: a\n", b"\n", b"data: b\r\n\r\n", b"data: c\r\r", b"data: d\n\n"):
+            pulled.append(block)
+            yield block
+
+    seen = []
+    for event in venice.iter_sse(blocks()):
+        seen.append((event.data, len(pulled)))
+    assert seen == [("a", 2), ("b", 3), ("c", 4), ("d", 5)]
+
+
+def test_iter_sse_a_megabyte_line_is_linear():
+    line = b"data: " + b"x" * 1_000_000 + b"\n\n"
+    for size in (64, 1024):
+        started = time.perf_counter()
+        events = list(venice.iter_sse(line[i : i + size] for i in range(0, len(line), size)))
+        assert time.perf_counter() - started < 2.0 and len(events[0].data) == 1_000_000
