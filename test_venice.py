@@ -104,6 +104,7 @@ def _chunk(text=None, *, finish=None, tool_calls=None, reasoning=None, model="ve
 
 class _FakeHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         pass

@@ -861,6 +861,8 @@ def _attrs(value: Any) -> Any:
 
 #: Decodes JSON straight into ``AttrDict`` objects.
 _json_objects = json.JSONDecoder(object_hook=_JSONObject)
+#: Request bodies: compact, UTF-8 as is (json.dumps with options would build an encoder per call).
+_json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _plain(value: Any) -> Any:
@@ -1427,6 +1429,9 @@ class _Transport:
             if type(exc).__name__ == "SSLCertVerificationError":
                 hint = "set SSL_CERT_FILE or ca_file= if you use a private certificate authority"
             raise _conn_error(f"could not connect to {host}:{port} ({_describe(exc)})", _CONNECT, hint=hint) from None
+        # http.client writes headers and body separately: without TCP_NODELAY, Nagle's algorithm can
+        # hold the body back until the server's (delayed) ACK arrives. urllib3 sets it too.
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.connections_opened += 1
         return conn
 
@@ -1457,7 +1462,9 @@ class _Transport:
             if conn is None:
                 conn = self.connect(scheme, host, port, proxy, timeouts)
             try:
-                conn.sock.settimeout(timeouts.left(timeouts.read))
+                limit = timeouts.left(timeouts.read)
+                if conn.sock.gettimeout() != limit:  # settimeout costs two fcntl calls
+                    conn.sock.settimeout(limit)
                 conn.request(method, target, body=body, headers=headers)
                 resp = conn.getresponse()
             except socket.timeout:
@@ -2526,7 +2533,7 @@ class VeniceClient:
         if not is_json and "text/html" not in ctype and not expect_json:
             return data
         where = f"Venice answered {ex.status}"
-        if not data.strip():
+        if not data or data.isspace():
             raise VeniceAPIError(
                 f"{where} with an empty body",
                 status_code=ex.status,
@@ -2537,7 +2544,9 @@ class VeniceClient:
         try:
             if not is_json:
                 raise ValueError
-            value = json.loads(data, object_hook=_JSONObject)
+            if data[:3] == _BOM:
+                data = data[3:]
+            value = _json_objects.decode(data.decode("utf-8"))  # JSON is UTF-8 (RFC 8259)
         except ValueError:
             text = data.decode("utf-8", "replace")
             raise VeniceAPIError(
@@ -2621,7 +2630,7 @@ class VeniceClient:
         key = self.config.api_key if (method == "GET" and route in _KEYLESS_PATHS) else self.config.require_key()
         payload = None
         if body is not None:
-            payload = json.dumps(_strip_none(body), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            payload = _json_encoder.encode(_strip_none(body)).encode("utf-8")
         headers = self._headers(key, stream, payload is not None, extra_headers)
         target = self._target(path, params)
         timeouts = _Timeouts(self.config.connect_timeout, timeout or self.config.timeout, deadline)

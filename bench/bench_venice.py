@@ -95,6 +95,7 @@ class Server(http.server.ThreadingHTTPServer):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: don't let Nagle hold the body
 
     def log_message(self, *args: object) -> None:
         pass
@@ -347,15 +348,21 @@ def bench_rps(args: argparse.Namespace, out: dict[str, object]) -> None:
     out["rps"] = results
 
 
-def child_run(code: list[str]) -> tuple[float, int]:
-    """Wall time (s) and peak RSS (KiB) of one fresh interpreter."""
+def child_time(code: list[str]) -> float:
+    """Wall time (s) of one fresh interpreter running ``code``."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, *code], cwd=ROOT, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0, code
-    return elapsed, usage.ru_maxrss
+    subprocess.run([sys.executable, *code], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+# VmHWM restarts at exec (ru_maxrss would include the memory of the forking benchmark process).
+RSS = "import sys; sys.stderr.write([ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0])"
+
+
+def child_rss(code: str) -> int:
+    """Peak RSS (KiB) of a fresh interpreter after running ``code`` (measured by the child itself)."""
+    result = subprocess.run([sys.executable, "-c", f"{code}\n{RSS}"], cwd=ROOT, check=True, capture_output=True, text=True)
+    return int(result.stderr)
 
 
 def bench_import(args: argparse.Namespace, out: dict[str, object]) -> None:
@@ -372,9 +379,11 @@ def bench_import(args: argparse.Namespace, out: dict[str, object]) -> None:
     rss: dict[str, list[int]] = {k: [] for k in cases}
     for _ in range(args.import_reps):
         for name, code in cases.items():
-            t, m = child_run(code)
-            times[name].append(t)
-            rss[name].append(m)
+            times[name].append(child_time(code))
+            if code[0] == "-c":
+                rss[name].append(child_rss(code[1]))
+            else:
+                rss[name].append(child_rss("import venice; venice.main(['--version'])"))
     base = statistics.median(times["python -c pass"])
     net = {k: statistics.median(v) - base for k, v in times.items()}
     peak = {k: statistics.median(v) for k, v in rss.items()}
