@@ -32,7 +32,6 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from itertools import chain, islice
 from operator import itemgetter, methodcaller
 
@@ -45,6 +44,11 @@ if TYPE_CHECKING:  # typing costs import time; annotations are strings (PEP 563)
 
     JSON = Any  # a decoded JSON value
     Headers = Mapping[str, str]
+    # Type checkers see the real dataclasses; at run time the small _record below stands in for
+    # them, because importing dataclasses (and with it inspect, ast and dis) would double our import time.
+    from dataclasses import dataclass as _record
+    from dataclasses import field
+    from dataclasses import replace as _replace
 
 __version__ = "0.1.0"
 __author__ = "venice.py contributors"
@@ -123,6 +127,84 @@ MAX_STOP_SEQUENCES: Final = 4
 _KEYLESS_PATHS: Final = frozenset({"/models", "/models/traits", "/models/compatibility_mapping"})
 _ROLES: Final = frozenset({"system", "developer", "user", "assistant", "tool"})
 _BOM: Final = b"\xef\xbb\xbf"
+
+
+_MISSING: Final[Any] = object()
+
+if not TYPE_CHECKING:
+
+    class _Field:
+        __slots__ = ("default", "default_factory", "repr", "compare")
+
+        def __init__(self, default=_MISSING, default_factory=None, repr=True, compare=True):
+            self.default, self.default_factory, self.repr, self.compare = default, default_factory, repr, compare
+
+    def field(*, default=_MISSING, default_factory=None, repr=True, compare=True):
+        """``dataclasses.field`` for ``_record``: default or factory, and whether repr/== use it."""
+        return _Field(default, default_factory, repr, compare)
+
+    def _record(cls=None, *, frozen=False, repr=True):
+        """A small ``@dataclass``: generated ``__init__`` (with ``__post_init__``), ``__repr__``,
+        ``__eq__``, and ``frozen`` instances. Just what this module's data types use."""
+
+        def wrap(cls):
+            specs = []
+            for name in cls.__dict__.get("__annotations__", {}):
+                value = cls.__dict__.get(name, _MISSING)
+                spec = value if isinstance(value, _Field) else _Field(value)
+                specs.append((name, spec))
+                if isinstance(value, _Field):
+                    if spec.default is _MISSING:
+                        delattr(cls, name)
+                    else:
+                        setattr(cls, name, spec.default)
+            cls._record_fields = tuple(specs)
+            params, body, ns = [], [], {"_MISSING": _MISSING, "_set": object.__setattr__}
+            for name, spec in specs:
+                if spec.default_factory is not None:
+                    ns[f"_f_{name}"] = spec.default_factory
+                    params.append(f"{name}=_MISSING")
+                    body.append(f"_set(self, {name!r}, _f_{name}() if {name} is _MISSING else {name})")
+                    continue
+                if spec.default is not _MISSING:
+                    ns[f"_d_{name}"] = spec.default
+                    params.append(f"{name}=_d_{name}")
+                else:
+                    params.append(name)
+                body.append(f"_set(self, {name!r}, {name})")
+            if hasattr(cls, "__post_init__"):
+                body.append("self.__post_init__()")
+            exec(f"def __init__(self, {', '.join(params)}):\n    " + "\n    ".join(body or ["pass"]), ns)
+            cls.__init__ = ns["__init__"]
+            compared = tuple(name for name, spec in specs if spec.compare)
+            shown = tuple(name for name, spec in specs if spec.repr)
+            cls.__eq__ = lambda a, b: (
+                tuple(getattr(a, n) for n in compared) == tuple(getattr(b, n) for n in compared)
+                if type(a) is type(b)
+                else NotImplemented
+            )
+            if repr:
+                cls.__repr__ = lambda self: (
+                    f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in shown)})"
+                )
+            if frozen:
+                cls.__hash__ = lambda self: hash(tuple(getattr(self, n) for n in compared))
+
+                def _frozen(self, name, value=None):
+                    raise AttributeError(f"cannot assign to field {name!r}: {type(self).__name__} is frozen")
+
+                cls.__setattr__ = cls.__delattr__ = _frozen
+            else:
+                cls.__hash__ = None
+            return cls
+
+        return wrap if cls is None else wrap(cls)
+
+    def _replace(obj, **changes):
+        """``dataclasses.replace`` for ``_record`` classes."""
+        values = {name: getattr(obj, name) for name, _ in type(obj)._record_fields}
+        values.update(changes)
+        return type(obj)(**values)
 
 
 ###############################################################################
@@ -480,7 +562,7 @@ def _check_base_url(url: str) -> str:
     return url.rstrip("/")
 
 
-@dataclass(frozen=True, repr=False)
+@_record(frozen=True, repr=False)
 class Config:
     """Everything a client needs to know, resolved once. Build it with ``load_config()``.
 
@@ -895,7 +977,7 @@ def _reset_time(value: Optional[str], now: float) -> Optional[float]:
     return now + float(v)
 
 
-@dataclass
+@_record
 class ResponseMeta:
     """What Venice says about a response in its headers (NOTES.md §6).
 
@@ -952,7 +1034,7 @@ class ResponseMeta:
         )
 
 
-@dataclass
+@_record
 class Model:
     """One row of ``GET /models``.
 
@@ -1027,7 +1109,7 @@ class ModelList:
         return f"ModelList({len(self.data)} models: {', '.join(m.id for m in self.data[:5])}{', …' if len(self) > 5 else ''})"
 
 
-@dataclass
+@_record
 class ToolCall:
     """A function call the model asked for.
 
@@ -1081,7 +1163,7 @@ class ToolCall:
         return cls(id=raw.get("id"), name=str(fn.get("name") or ""), arguments=args, type=raw.get("type") or "function")
 
 
-@dataclass
+@_record
 class ServerSentEvent:
     """One event of a ``text/event-stream`` (see ``iter_sse``).
 
@@ -1506,7 +1588,7 @@ def _is_stale(conn: Any) -> bool:
 ###############################################################################
 
 
-@dataclass(frozen=True)
+@_record(frozen=True)
 class RetryPolicy:
     """When and how long to wait before trying a failed request again. A value: share it freely.
 
@@ -2424,21 +2506,17 @@ class VeniceClient:
         if config is None:
             config = load_config(env_file=env_file, environ=environ, **overrides)  # type: ignore[arg-type]
         else:
-            import dataclasses
-
             given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
             if "api_key" in given:
                 given["key_source"] = "argument"
-            config = dataclasses.replace(config, **given) if given else config
+            config = _replace(config, **given) if given else config
         for name, value in config.default_headers.items():
             _check_header(name, value)
         self.config = config
         if retry is None:
             retry = RetryPolicy(max_retries=config.max_retries)
         elif max_retries is not None:
-            import dataclasses
-
-            retry = dataclasses.replace(retry, max_retries=max_retries)
+            retry = _replace(retry, max_retries=max_retries)
         self.retry = retry
         from urllib.parse import urlsplit
 
