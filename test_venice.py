@@ -74,6 +74,7 @@ class FakeVenice(http.server.ThreadingHTTPServer):
         self.script = []  # callables(handler) that answer the next POST instead of the fake
         self.get_script = []  # the same for GET
         self.connections = 0  # TCP connections accepted
+        self.aborted = threading.Event()  # a streamed answer lost its client
         self.url = f"{'https' if tls else 'http'}://{host}:{self.server_port}/api/v1"
 
     def get_request(self):
@@ -215,7 +216,11 @@ class _FakeHandler(http.server.BaseHTTPRequestHandler):
             events.append(_chunk(finish="stop", model=model))
         events.append({"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}})
         for event in events:
-            write_chunk(self, _sse(event))
+            try:
+                write_chunk(self, _sse(event))
+            except OSError:  # the client went away
+                self.server.aborted.set()
+                return
             if model == "slow":
                 time.sleep(0.3)
         write_chunk(self, _sse(b"[DONE]"))
@@ -779,6 +784,38 @@ def test_proxy_broken_upstream_stream_ends_with_an_error_event(fake, proxy):
         events = [json.loads(line[6:]) for line in resp.read().split(b"\n") if line.startswith(b"data: {")]
     assert events[0]["choices"][0]["delta"]["content"] == "partial"
     assert events[-1]["error"]["code"] == "incomplete_stream"
+
+
+def test_proxy_client_disconnect_closes_the_upstream_request(fake, proxy):
+    port, _ = proxy
+    long_prompt = [{"role": "user", "content": " ".join(["word"] * 40)}]  # 40 events, 0.3 s apart
+    with _post(port, "/v1/chat/completions", {**LETTA_BODY, "model": "slow", "messages": long_prompt, "stream": True}) as resp:
+        assert resp.readline().startswith(b"data: {")
+    # the local client hung up after the first event; the proxy must drop the upstream stream too
+    assert fake.aborted.wait(5)
+
+
+def test_proxy_embeddings_pass_through(fake, proxy):
+    port, _ = proxy
+    with _post(port, "/v1/embeddings", {"model": "e5", "input": ["a"], "encoding_format": None, "extra": 1}) as resp:
+        body = json.loads(resp.read())
+    assert resp.status == 200 and body["data"][0]["embedding"] == [0.1, 0.2, 0.3]
+    assert fake.requests[-1][3] == {"model": "e5", "input": ["a"]}
+
+
+def test_proxy_public_bind_with_a_key_warns(fake_env):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "venice", "proxy", "--host", "0.0.0.0", "--port", "0", "--proxy-key", "local-secret"],
+        cwd=HERE, env=fake_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        first = proc.stderr.readline()
+        assert first == "warning: listening on 0.0.0.0: clients must send the proxy key as their bearer token\n"
+        assert "local-secret" not in first and KEY not in proc.stderr.readline()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stderr.close()
 
 
 def test_proxy_refuses_a_public_bind_without_a_key(fake_env):
