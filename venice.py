@@ -509,7 +509,14 @@ def _api_error(
 
 
 def mask_key(key: Optional[str]) -> str:
-    """Return a form of ``key`` that is safe to show: ``'vn-…1234'`` (or ``'…'`` for short keys)."""
+    """Return a form of ``key`` that is safe to show.
+
+    Args:
+        key: An API key, or ``None``.
+    Returns:
+        ``'vn-…1234'`` (first 3 and last 4 characters), ``'…'`` for keys under 12 characters, or
+        ``'(none)'``.
+    """
     if not key:
         return "(none)"
     return f"{key[:3]}…{key[-4:]}" if len(key) >= 12 else "…"
@@ -621,8 +628,13 @@ class Config:
 
 
 def credentials_path(environ: Optional[Mapping[str, str]] = None) -> str:
-    """Path of the user's credentials file: ``$XDG_CONFIG_HOME/venice/credentials``
-    (default ``~/.config/venice/credentials``). Works without ``HOME``; nothing is read."""
+    """Path of the user's credentials file. Works without ``HOME``; nothing is read.
+
+    Args:
+        environ: The environment to look in (default ``os.environ``).
+    Returns:
+        ``$XDG_CONFIG_HOME/venice/credentials``, by default ``~/.config/venice/credentials``.
+    """
     env = os.environ if environ is None else environ
     base = env.get("XDG_CONFIG_HOME") or ""
     if not os.path.isabs(base):
@@ -2252,8 +2264,12 @@ class ChatStream:
 
 
 def normalize_stop(stop: Union[str, Sequence[str], None]) -> Optional[list[str]]:
-    """Turn ``stop`` (a string or a list of strings) into the list Venice accepts, or ``None``.
+    """Turn ``stop`` into the list Venice accepts.
 
+    Args:
+        stop: A stop sequence, a list of them, or ``None``.
+    Returns:
+        The de-duplicated list, or ``None`` when there is nothing to send.
     Raises:
         InvalidRequestError: Not strings, an empty string, or more than 4 sequences.
     """
@@ -3175,7 +3191,13 @@ def _client() -> VeniceClient:
 def chat(messages: Union[str, Sequence[Mapping[str, Any]]], model: Optional[str] = None, **kwargs: Any) -> Any:
     """One-liner chat with a shared default client: ``venice.chat("Hi", model="…").text``.
 
-    Takes the same arguments as ``VeniceClient().chat.complete``."""
+    Args:
+        messages, model, **kwargs: As for ``VeniceClient().chat.complete``.
+    Returns:
+        A ``ChatResponse``, or a ``ChatStream`` with ``stream=True``.
+    Raises:
+        VeniceError: As ``chat.complete`` does (``ConfigError`` without a key).
+    """
     return _client().chat.complete(messages, model, **kwargs)
 
 
@@ -3290,6 +3312,11 @@ class Embeddings:
     ) -> AttrDict:
         """Embed one string or up to 2048 strings. Fields Venice does not accept are dropped.
 
+        Args:
+            input: A string or a list of strings.
+            model: Embedding model id (``client.models.list("embedding")``).
+            extra_body, extra_headers, extra_query, timeout: As in the openai SDK.
+            **kwargs: ``dimensions``, ``encoding_format``, ``user``.
         Returns:
             The OpenAI-shaped response (``r.data[0].embedding``, ``r.usage``), with ``.meta``.
         """
@@ -3347,6 +3374,10 @@ class _LegacyChatCompletion:
     @classmethod
     def create(cls, *, model: str, messages: Sequence[Mapping[str, Any]], stream: bool = False, **kwargs: Any) -> Any:
         """Create a chat completion the openai < 1.0 way.
+
+        Args:
+            model, messages, stream, **kwargs: As for ``chat.completions.create``; openai < 1.0's
+                per-call ``api_key``/``api_base``/``request_timeout`` are ignored.
 
         Uses ``venice.api_key`` / ``venice.api_base`` when set, else the usual configuration.
         Returns a ``ChatResponse`` (``resp["choices"][0]["message"]["content"]`` and
