@@ -2496,6 +2496,11 @@ def _check_header(name: str, value: str) -> None:
 class VeniceClient:
     """A client for the Venice API. Thread-safe; reuse one for many calls.
 
+    Redirects: a GET follows up to 5 redirects, sending the API key only to the configured
+    scheme, host and port (another host gets the request without ``Authorization``; a plain
+    ``http://`` target off loopback is refused). A redirected POST is never followed (it would be
+    sent again): it raises ``VeniceAPIError`` with the 3xx status.
+
     Args:
         api_key: The key; default from the environment, ``.env`` or the credentials file
             (see ``load_config``). Endpoints that need a key raise ``ConfigError`` without one.
