@@ -160,18 +160,19 @@ if not TYPE_CHECKING:
                         setattr(cls, name, spec.default)
             cls._record_fields = tuple(specs)
             params, body, ns = [], [], {"_MISSING": _MISSING, "_set": object.__setattr__}
+            assign = "_set(self, {0!r}, {1})" if frozen else "self.{0} = {1}"
             for name, spec in specs:
                 if spec.default_factory is not None:
                     ns[f"_f_{name}"] = spec.default_factory
                     params.append(f"{name}=_MISSING")
-                    body.append(f"_set(self, {name!r}, _f_{name}() if {name} is _MISSING else {name})")
+                    body.append(assign.format(name, f"_f_{name}() if {name} is _MISSING else {name}"))
                     continue
                 if spec.default is not _MISSING:
                     ns[f"_d_{name}"] = spec.default
                     params.append(f"{name}=_d_{name}")
                 else:
                     params.append(name)
-                body.append(f"_set(self, {name!r}, {name})")
+                body.append(assign.format(name, name))
             if hasattr(cls, "__post_init__"):
                 body.append("self.__post_init__()")
             exec(f"def __init__(self, {', '.join(params)}):\n    " + "\n    ".join(body or ["pass"]), ns)
@@ -1313,7 +1314,8 @@ class _Exchange:
         self.resp: Optional[http.client.HTTPResponse] = resp
         self.timeouts = timeouts
         self.status: int = resp.status
-        self.headers: dict[str, str] = {k.lower(): v for k, v in resp.getheaders()}
+        # raw_items(): the headers as received, without email-policy processing per value (costly)
+        self.headers: dict[str, str] = {k.lower(): v for k, v in resp.msg.raw_items()}
 
     def set_timeout(self, seconds: float) -> None:
         sock = self.conn.sock
@@ -2582,6 +2584,7 @@ class VeniceClient:
         self._failures: list[float] = []
         self._failures_lock = threading.Lock()
         self._user_agent = f"venice.py/{__version__} Python/{sys.version_info[0]}.{sys.version_info[1]}"
+        self._header_cache: dict[tuple[Optional[str], bool, bool], dict[str, str]] = {}
         self.chat = Chat(self)
         self.models = Models(self)
 
@@ -2708,6 +2711,18 @@ class VeniceClient:
         return self._random()
 
     def _headers(
+        self, key: Optional[str], stream: bool, has_body: bool, extra: Optional[Mapping[str, str]]
+    ) -> dict[str, str]:
+        """The request headers; without per-call extras they are built once per kind of request
+        (callers copy before changing them)."""
+        if extra is None:
+            cached = self._header_cache.get((key, stream, has_body))
+            if cached is None:
+                cached = self._header_cache[(key, stream, has_body)] = self._build_headers(key, stream, has_body, None)
+            return cached
+        return self._build_headers(key, stream, has_body, extra)
+
+    def _build_headers(
         self, key: Optional[str], stream: bool, has_body: bool, extra: Optional[Mapping[str, str]]
     ) -> dict[str, str]:
         headers = {
