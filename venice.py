@@ -934,7 +934,13 @@ class AttrDict(dict):  # type: ignore[type-arg]
     model_dump = to_dict  # the name pydantic (and so the openai SDK) uses
 
     def model_dump_json(self, **kw: Any) -> str:
-        """The object as a JSON string (``json.dumps`` keyword arguments allowed)."""
+        """The object as a JSON string.
+
+        Args:
+            **kw: ``json.dumps`` keyword arguments (``indent=2``, …).
+        Returns:
+            The JSON text.
+        """
         return json.dumps(self, **kw)
 
 
@@ -1024,7 +1030,15 @@ class ResponseMeta:
 
     @classmethod
     def from_headers(cls, status: int, headers: dict[str, str], now: Optional[float] = None) -> ResponseMeta:
-        """Read the metadata from lower-cased response headers."""
+        """Read the metadata from response headers.
+
+        Args:
+            status: The HTTP status.
+            headers: The headers, lower-case names.
+            now: Current time (epoch seconds) for relative reset times; default ``time.time()``.
+        Returns:
+            The ``ResponseMeta``.
+        """
         h = headers.get
         now = time.time() if now is None else now
         return cls(
@@ -1078,7 +1092,13 @@ class Model:
 
     @classmethod
     def from_dict(cls, row: Mapping[str, Any]) -> Model:
-        """Build a Model from a ``/models`` row; unknown keys are kept only in ``raw``."""
+        """Build a Model from a ``/models`` row; unknown keys are kept only in ``raw``.
+
+        Args:
+            row: One element of the ``data`` list of ``GET /models``.
+        Returns:
+            The ``Model``.
+        """
         spec = row.get("model_spec") or {}
         ctx = row.get("context_length") or spec.get("availableContextTokens")
         mct = spec.get("maxCompletionTokens")
@@ -1115,7 +1135,13 @@ class ModelList:
         return self.data[index]
 
     def get(self, model_id: str) -> Optional[Model]:
-        """The model with this id, or ``None``."""
+        """Find a model by id.
+
+        Args:
+            model_id: The id to look for.
+        Returns:
+            The ``Model``, or ``None`` if it is not in this list.
+        """
         return next((m for m in self.data if m.id == model_id), None)
 
     def __repr__(self) -> str:
@@ -1166,7 +1192,14 @@ class ToolCall:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> ToolCall:
-        """From an OpenAI-shaped ``tool_calls`` entry (arguments given as an object are re-encoded)."""
+        """Build a ToolCall from an OpenAI-shaped ``tool_calls`` entry.
+
+        Args:
+            raw: ``{"id", "type", "function": {"name", "arguments"}}``; arguments given as an object
+                are re-encoded as JSON text.
+        Returns:
+            The ``ToolCall``.
+        """
         fn = raw.get("function") or {}
         args = fn.get("arguments")
         if args is None:
@@ -1237,6 +1270,7 @@ class ChatResponse(AttrDict):
 
     @property
     def text(self) -> Optional[str]:
+        """The first choice's content (text parts joined), without a leading ``<think>`` block."""
         msg = self.message
         content = _content_text(msg.get("content")) if msg is not None else None
         if content is None:
@@ -1245,6 +1279,7 @@ class ChatResponse(AttrDict):
 
     @property
     def reasoning(self) -> Optional[str]:
+        """The model's reasoning: ``reasoning_content``, else a leading ``<think>`` block, else ``None``."""
         msg = self.message
         if msg is None:
             return None
@@ -1255,17 +1290,20 @@ class ChatResponse(AttrDict):
 
     @property
     def tool_calls(self) -> list[ToolCall]:
+        """The first choice's tool calls as ``ToolCall`` objects (``[]`` if none)."""
         msg = self.message
         return [ToolCall.from_dict(c) for c in (msg.get("tool_calls") or ())] if msg is not None else []
 
     @property
     def finish_reason(self) -> Optional[str]:
+        """The first choice's ``finish_reason``, or ``None``."""
         choices = self.get("choices")
         return choices[0].get("finish_reason") if choices else None
 
     @property
     def usage(self) -> Optional[AttrDict]:
-        return self.__getattr__("usage")  # type: ignore[no-any-return]
+        """Token counts: ``prompt_tokens``, ``completion_tokens``, ``total_tokens``."""
+        return self.get("usage")
 
 
 ###############################################################################
