@@ -1569,6 +1569,21 @@ def test_models_list_traits_mapping_without_a_key(fake, fake_env):
     assert [m.id for m in venice.list_models(base_url=fake.url)] == ["venice-uncensored", "zai-org-glm-5-2"]
 
 
+def test_module_level_chat_uses_a_lazy_default_client(fake, fake_env, monkeypatch):
+    monkeypatch.setattr(venice, "_default_client", None)
+    assert venice.chat("one-liner", model="m").text == "Echo: one-liner"
+    first = venice._default_client
+    assert venice.chat("again", model="m").text == "Echo: again" and venice._default_client is first
+    first.close()
+
+
+def test_models_retrieve(fake, client):
+    assert client.models.retrieve("zai-org-glm-5-2").max_completion_tokens == 32000
+    with pytest.raises(venice.NotFoundError) as info:
+        client.models.retrieve("gone")
+    assert info.value.code == "MODEL_NOT_FOUND" and "no model 'gone'" in str(info.value)
+
+
 ###############################################################################
 # OpenAI-compatible shim #######################################################
 ###############################################################################
@@ -2195,3 +2210,4 @@ def test_readme_python_snippets_run(fake, fake_env, capsys):
     assert "get_weather {'city': 'Paris'}" in out and "The tool said:" in out
     assert "404 MODEL_NOT_FOUND Specified model not found 8c1f-TEST" in out
     assert "Echo: Hello" in out and "['venice-uncensored', 'zai-org-glm-5-2']" in out
+
