@@ -43,7 +43,6 @@ if TYPE_CHECKING:  # typing costs import time; annotations are strings (PEP 563)
     from typing import Any, Final, Optional, Union
 
     JSON = Any  # a decoded JSON value
-    Headers = Mapping[str, str]
     # Type checkers see the real dataclasses; at run time the small _record below stands in for
     # them, because importing dataclasses (and with it inspect, ast and dis) would double our import time.
     from dataclasses import dataclass as _record
@@ -432,7 +431,7 @@ def _summarise_details(details: JSON, path: str = "") -> list[str]:
     return out
 
 
-def _parse_error_body(status: int, raw: bytes, content_type: str) -> tuple[str, Optional[str], JSON]:
+def _parse_error_body(status: int, raw: bytes) -> tuple[str, Optional[str], JSON]:
     """Return ``(message, code, body)`` for any of the error shapes in NOTES.md §4."""
     text = raw.decode("utf-8", "replace")
     try:
@@ -485,7 +484,7 @@ def _api_error(
     now: Optional[float] = None,
 ) -> VeniceAPIError:
     """Build the most specific ``VeniceAPIError`` for an error response."""
-    message, code, body = _parse_error_body(status, raw, headers.get("content-type", ""))
+    message, code, body = _parse_error_body(status, raw)
     cls = _STATUS_ERRORS.get(status) or (ServerError if status >= 500 else VeniceAPIError)
     hint = _HINTS.get(status)
     if status == 402 and isinstance(body, dict) and "x402Version" in body:
@@ -1354,6 +1353,11 @@ class _Exchange:
         self.status: int = resp.status
         # raw_items(): the headers as received, without email-policy processing per value (costly)
         self.headers: dict[str, str] = {k.lower(): v for k, v in resp.msg.raw_items()}
+        self.gunzip: Any = None  # a zlib decompressobj: bodies are decoded here, for every caller
+        if self.headers.get("content-encoding", "").lower() in ("gzip", "x-gzip"):
+            import zlib
+
+            self.gunzip = zlib.decompressobj(47)  # 32 + 15: gzip or zlib header, detected
 
     def set_timeout(self, seconds: float) -> None:
         sock = self.conn.sock
@@ -1361,7 +1365,23 @@ class _Exchange:
             sock.settimeout(seconds)
 
     def read1(self) -> bytes:
-        """Up to 64 KiB of body as soon as any is available; ``b""`` at the end (conn released)."""
+        """The body as soon as any is available (gzip decoded); ``b""`` at the end (conn released)."""
+        while True:
+            data = self._read_raw()
+            if self.gunzip is None or not data:
+                return data
+            try:
+                data = bytes(self.gunzip.decompress(data))
+            except Exception as err:  # zlib.error
+                self.close()
+                raise _conn_error(
+                    f"the response claimed gzip encoding but could not be decoded ({err})", _READ
+                ) from None
+            if data:  # a block may hold only part of the gzip header: read on
+                return data
+
+    def _read_raw(self) -> bytes:
+        """Up to 64 KiB of the body as received."""
         resp = self.resp
         if resp is None:
             return b""
@@ -1982,11 +2002,6 @@ class _StreamState:
         plain: Any = json.JSONDecoder()  # one decoder per stream
         hooked: Any = _json_objects
         text0: Optional[list[str]] = None  # the first choice's text, once it is known to be plain
-        gz = None
-        if ex.headers.get("content-encoding", "").lower() in ("gzip", "x-gzip"):
-            import zlib
-
-            gz = zlib.decompressobj(47)
         idle = self._idle
         monotonic = time.monotonic
         last_data = monotonic()
@@ -2004,8 +2019,6 @@ class _StreamState:
                     raise
                 if not block:
                     break
-                if gz is not None:
-                    block = gz.decompress(block)
                 events = decoder.feed(block)
                 if not events:
                     left = idle - (monotonic() - last_data)
@@ -2827,10 +2840,7 @@ class VeniceClient:
                 if 200 <= status < 300:
                     if stream:
                         return ex, b""
-                    data = ex.read_all()
-                    if ex.headers.get("content-encoding", "").lower() in ("gzip", "x-gzip"):
-                        data = _gunzip(data)
-                    return ex, data
+                    return ex, ex.read_all()
                 data = ex.read_all()
             except APIConnectionError as err:
                 if (
@@ -2843,8 +2853,6 @@ class VeniceClient:
                 error = err
             else:
                 rheaders = ex.headers
-                if rheaders.get("content-encoding", "").lower() in ("gzip", "x-gzip"):
-                    data = _gunzip(data)
                 location = rheaders.get("location")
                 if 300 <= status < 400 and location:
                     scheme, host, port, target, headers = self._redirect(
@@ -2946,15 +2954,6 @@ class VeniceClient:
         return self._decode(ex, data, self._meta(ex), expect_json=True, cls=cls)
 
 
-def _gunzip(data: bytes) -> bytes:
-    import zlib
-
-    try:
-        return zlib.decompress(data, 47)  # 32 + 15: gzip or zlib header, detected
-    except zlib.error as err:
-        raise _conn_error(f"the response claimed gzip encoding but could not be decoded ({err})", _READ) from None
-
-
 class RawResponse:
     """A response whose body has not been read (``client.request(..., stream=True)``).
 
@@ -2973,19 +2972,12 @@ class RawResponse:
 
     def iter_bytes(self) -> Iterator[bytes]:
         """Yield the body in blocks as they arrive."""
-        gz = None
-        if self.headers.get("content-encoding", "").lower() in ("gzip", "x-gzip"):
-            import zlib
-
-            gz = zlib.decompressobj(47)
         try:
             while True:
                 block = self._ex.read1()
                 if not block:
                     break
-                out = gz.decompress(block) if gz is not None else block
-                if out:
-                    yield out
+                yield block
         finally:
             self._ex.close()
 
@@ -3095,12 +3087,6 @@ class Chat:
             ConfigError: No model given and no default, or no API key.
             VeniceAPIError, APIConnectionError, StreamError: see the Errors section.
         """
-        client = self._client
-        model = model or client.config.default_model
-        if not model:
-            raise ConfigError(
-                "No model given: pass model=… (list them with `python -m venice models`) or set VENICE_MODEL."
-            )
         body: dict[str, Any] = {"model": model, "messages": _check_messages(messages)}
         if temperature is not None:
             if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
@@ -3119,12 +3105,7 @@ class Chat:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 1):
             raise InvalidRequestError(f"seed must be a whole number >= 1 (Venice rejects 0), got {seed!r}")
         body.update(kwargs)
-        if stream:
-            body["stream"] = True
-            body.setdefault("stream_options", {"include_usage": True})
-        else:
-            body.pop("stream", None)
-        return _chat_call(client, body, stream, timeout, deadline, headers)
+        return _chat_call(self._client, body, stream, timeout, deadline, headers)
 
 
 def _chat_call(
@@ -3136,6 +3117,17 @@ def _chat_call(
     headers: Optional[Mapping[str, str]],
     params: Optional[Mapping[str, Any]] = None,
 ) -> Any:
+    """POST a chat request (default model and stream flags filled in); a ChatResponse or ChatStream."""
+    body["model"] = body.get("model") or client.config.default_model
+    if not body["model"]:
+        raise ConfigError(
+            "No model given: pass model=… (list them with `python -m venice models`) or set VENICE_MODEL."
+        )
+    if stream:
+        body["stream"] = True
+        body.setdefault("stream_options", {"include_usage": True})
+    else:
+        body.pop("stream", None)
     ex, data = client._send("POST", "/chat/completions", body, params, headers, stream, timeout, deadline)
     meta = client._meta(ex)
     if not stream:
@@ -3148,7 +3140,7 @@ def _chat_call(
             raw = ex.read_all()
         finally:
             ex.close()
-        message, code, parsed = _parse_error_body(ex.status, raw, ctype)
+        message, code, parsed = _parse_error_body(ex.status, raw)
         raise VeniceAPIError(
             f"expected an event stream but got {ctype or 'no content type'}: {message}",
             status_code=ex.status,
@@ -3214,18 +3206,9 @@ class Completions:
             A ``ChatResponse``, or, when ``stream=True``, an iterator of chunk objects
             (``chunk.choices[0].delta.content``) that is also a context manager.
         """
-        client = self._client
-        model = model or client.config.default_model
-        if not model:
-            raise ConfigError("No model given: pass model=… or set VENICE_MODEL.")
         body = _venice_chat_body({**kwargs, "model": model, "messages": _check_messages(messages)})
         body.update(extra_body or {})
-        if stream:
-            body["stream"] = True
-            body.setdefault("stream_options", {"include_usage": True})
-        else:
-            body.pop("stream", None)
-        result = _chat_call(client, body, stream, timeout, None, extra_headers, extra_query)
+        result = _chat_call(self._client, body, stream, timeout, None, extra_headers, extra_query)
         return _ChunkStream(result) if stream else result
 
 
