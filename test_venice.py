@@ -1963,6 +1963,8 @@ def test_cli_verbose_prints_usage_cost_and_balance(fake, fake_env):
     assert code == 0
     assert "tokens: 5 in, 3 out" in err and "cost: 0.0001 USD" in err and "balance before: 12.5 USD, 3.0 DIEM" in err
     assert "request id: 8c1f-TEST" in err
+    code, out, err = run_cli(["-v", "hi"], fake_env)  # streamed: usage from the final chunk
+    assert (code, out) == (0, "Echo: hi\n") and err == "tokens: 5 in, 3 out; request id: 8c1f-STREAM\n"
 
 
 def test_cli_show_reasoning_goes_to_stderr(fake, fake_env):

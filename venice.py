@@ -3891,7 +3891,8 @@ def _answer(
             if args.show_reasoning and r.reasoning:
                 ui.err(r.reasoning, "2")
             ui.out((r.text or "") + "\n")
-        _verbose(args, ui, r.usage, r.get("cost"), r.meta)
+        if args.verbose:
+            _verbose(ui, r)
         return r.text or ""
     spinner = _Spinner(ui).__enter__()
     try:
@@ -3913,13 +3914,14 @@ def _answer(
                     ui.out("\n")
     finally:
         spinner.stop()
-    _verbose(args, ui, stream.usage, stream._s._top.get("cost"), stream.meta)
+    if args.verbose:
+        _verbose(ui, stream.response)
     return str(stream.text)
 
 
-def _verbose(args: Any, ui: _UI, usage: Any, cost: Any, meta: ResponseMeta) -> None:
-    if not args.verbose:
-        return
+def _verbose(ui: _UI, r: ChatResponse) -> None:
+    """Usage, cost and balance of an answer, on stderr (``-v``)."""
+    usage, cost, meta = r.usage, r.get("cost"), r.meta
     parts = []
     if usage:
         parts.append(f"tokens: {usage.get('prompt_tokens')} in, {usage.get('completion_tokens')} out")
