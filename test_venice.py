@@ -599,12 +599,29 @@ def test_headers_user_agent_auth_and_json(fake):
     assert body == {"input": "x", "model": "e", "nested": [{"b": 1}]}
 
 
-def test_header_injection_refused(fake):
-    with pytest.raises(venice.ConfigError):
-        venice.VeniceClient(KEY, base_url=fake.url, default_headers={"X-A": "1\r\nX-B: 2"})
-    with venice.VeniceClient(KEY, base_url=fake.url) as c, pytest.raises(venice.ConfigError):
-        c.request("GET", "/models", headers={"X-A": "v\n"})
-    assert fake.requests == []
+@pytest.mark.parametrize(
+    "name, value, says",
+    [
+        ("X-A", "1\r\nX-B: 2", "line break"),
+        ("X-A", "v\n", "line break"),
+        ("X A", "v", "not a valid HTTP token"),  # a space would hide the headers after it from the server
+        ("X:A", "v", "not a valid HTTP token"),
+        ("", "v", "not a valid HTTP token"),
+        ("X-A", "snow \u2603", "latin-1 only"),
+        ("X-A", 5, "must have a str value"),
+    ],
+)
+def test_bad_headers_refused_before_sending(fake, name, value, says):
+    with pytest.raises(venice.ConfigError, match=says) as info:
+        venice.VeniceClient(KEY, base_url=fake.url, default_headers={name: value})
+    if isinstance(value, str) and len(value) > 1:
+        assert value not in str(info.value)  # header values may be secrets
+    with venice.VeniceClient(KEY, base_url=fake.url) as c:
+        for call in (lambda: c.request("GET", "/models", headers={name: value}), lambda: c.chat.complete("hi", model="m", headers={name: value})):
+            with pytest.raises(venice.ConfigError, match=says):
+                call()
+        assert c.chat.complete("hi", model="m", headers={"X-Name": "Zoë"}).text == "Echo: hi"  # latin-1 is fine
+    assert len(fake.requests) == 1 and fake.requests[0][2]["X-Name"] == "Zo\u00eb"  # sent as latin-1, read as such
 
 
 def test_request_returns_bytes_for_other_content_types_and_json_otherwise(fake):
