@@ -551,10 +551,25 @@ def test_missing_key_lists_the_ways_to_set_one(fake):
     assert fake.requests == []
 
 
-@pytest.mark.parametrize("url", ["http://api.venice.ai/api/v1", "http://10.0.0.1/v1", "ftp://x/v1", "https://user:pw@api.venice.ai/api/v1", "nonsense"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api.venice.ai/api/v1",
+        "http://10.0.0.1/v1",
+        "ftp://x/v1",
+        "https://user:pw@api.venice.ai/api/v1",
+        "http://user:pw@example.com/v1",  # credentials are refused before the http check could show them
+        "https://user:pw@api.venice.ai:99999/v1",
+        "https://api.venice.ai/api/v1?x=1",
+        "https://api.venice.ai/api/v1#top",
+        "nonsense",
+        5,
+    ],
+)
 def test_base_url_must_be_https_except_loopback(url):
-    with pytest.raises(venice.ConfigError):
+    with pytest.raises(venice.ConfigError) as info:
         venice.VeniceClient(KEY, base_url=url)
+    assert "pw" not in str(info.value)
 
 
 @pytest.mark.parametrize("url", ["http://localhost:8080/v1", "http://127.0.0.1/v1", "http://127.1.2.3:9/v1", "http://[::1]:8/v1", "https://api.venice.ai/api/v1/"])
@@ -896,6 +911,12 @@ def warnings_as_errors():
 ###############################################################################
 # Retry policy #################################################################
 ###############################################################################
+
+
+@pytest.mark.parametrize("field, value", [("max_retries", -1), ("max_retries", "3"), ("backoff_base", -0.5), ("max_retry_after", float("nan")), ("failure_budget", True)])
+def test_retry_policy_refuses_nonsense(field, value):
+    with pytest.raises(venice.ConfigError, match=f"RetryPolicy {field} must be"):
+        venice.RetryPolicy(**{field: value})
 
 
 def retrying_client(fake, sleeps, **kw):
@@ -1483,14 +1504,38 @@ def test_complete_strips_nulls_and_passes_kwargs(fake, client):
         ({"messages": "x", "stop": [""]}, "stop must be a non-empty string"),
         ({"messages": "x", "seed": 0}, "seed must be a whole number >= 1"),
         ({"messages": "x", "max_tokens": 0}, "max_tokens must be a whole number >= 1"),
+        ({"messages": "x", "model": 5}, "model must be a model id string"),
+        ({"messages": "x", "tools": [5]}, "tools[0] must be a tool dict or a function"),
+        ({"messages": "x", "venice_parameters": [1]}, "venice_parameters must be a dict"),
+        ({"messages": [{"role": "user", "content": b"x"}]}, "can't be sent as JSON: Object of type bytes"),
+        ({"messages": "x", "top_p": float("nan")}, "can't be sent as JSON: Out of range float"),
+        ({"messages": "x\ud800"}, "can't be sent as JSON"),  # a lone surrogate has no UTF-8 form
+        ({"messages": "x", "timeout": "abc"}, "timeout must be a number of seconds"),
+        ({"messages": "x", "deadline": "5"}, "deadline must be a number of seconds"),
     ],
 )
 def test_complete_validation_errors_before_sending(fake, client, kwargs, fragment):
     messages = kwargs.pop("messages")
     with pytest.raises(venice.InvalidRequestError) as info:
-        client.chat.complete(messages, "m", **kwargs)
+        client.chat.complete(messages, kwargs.pop("model", "m"), **kwargs)
     assert fragment in str(info.value) and info.value.status_code is None
     assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    "args,kwargs,fragment",
+    [
+        (("GET", "/models x"), {}, "has spaces or control characters"),
+        (("GET", "/models\r\nX-Injected: 1"), {}, "has spaces or control characters"),
+        (("GE T", "/models"), {}, "'GE T' is not an HTTP method"),
+        (("GET", "/models"), {"params": [("type", "text")]}, "params must be a dict, not list"),
+        (("POST", "/embeddings"), {"json": {"input": object()}}, "can't be sent as JSON"),
+    ],
+)
+def test_request_validation_errors_before_sending(fake, client, args, kwargs, fragment):
+    with pytest.raises(venice.InvalidRequestError, match=fragment):
+        client.request(*args, **kwargs)
+    assert fake.requests == [] and fake.connections == 0
 
 
 def test_complete_needs_a_model(fake, client):

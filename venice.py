@@ -549,14 +549,21 @@ def _is_loopback(host: str) -> bool:
     return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() and int(p) < 256 for p in parts)
 
 
-def _check_base_url(url: str) -> str:
+def _check_base_url(url: Any) -> str:
     from urllib.parse import urlsplit
 
+    if not isinstance(url, str):
+        raise ConfigError(f"base_url must be a string, got {type(url).__name__}")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError as err:
-        raise ConfigError(f"base_url {url!r} is not a valid URL: {err}") from None
+        shown = "(hidden: it has an @)" if "@" in url else repr(url)  # it may hold a password
+        raise ConfigError(f"base_url {shown} is not a valid URL: {err}") from None
+    if "@" in parts.netloc:  # before any message that shows the URL
+        raise ConfigError("base_url must not contain credentials; pass api_key instead")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise ConfigError(f"base_url {url!r} must not have a query or fragment (paths are added after it)")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"base_url must be an https:// URL, got {url!r}")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
@@ -564,8 +571,6 @@ def _check_base_url(url: str) -> str:
             f"base_url {url!r} uses plain http://, which would send the API key in clear; "
             "use https:// (http:// is allowed only for localhost and 127.0.0.1)"
         )
-    if parts.username or parts.password:
-        raise ConfigError("base_url must not contain credentials; pass api_key instead")
     return url.rstrip("/")
 
 
@@ -962,7 +967,8 @@ def _attrs(value: Any) -> Any:
 #: Decodes JSON straight into ``AttrDict`` objects.
 _json_objects = json.JSONDecoder(object_hook=_JSONObject)
 #: Request bodies: compact, UTF-8 as is (json.dumps with options would build an encoder per call).
-_json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+#: NaN and infinity are refused: JSON has no such numbers and Venice would reject the body.
+_json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def _plain(value: Any) -> Any:
@@ -1750,6 +1756,16 @@ class RetryPolicy:
     on_retry: Optional[Callable[[int, VeniceError, float], None]] = None
     failure_budget: int = 15
     failure_window: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_retries", "failure_budget"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"RetryPolicy {name} must be a whole number >= 0, got {value!r}")
+        for name in ("backoff_base", "backoff_max", "max_retry_after", "failure_window"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ConfigError(f"RetryPolicy {name} must be a number of seconds >= 0, got {value!r}")
 
 
 def _retry_after(headers: Mapping[str, str], now: float) -> Optional[float]:
@@ -2834,8 +2850,12 @@ class VeniceClient:
     def _target(self, path: str, params: Optional[Mapping[str, Any]]) -> str:
         if "://" in path:
             raise InvalidRequestError("pass a path under the base URL (e.g. '/models'), not a full URL")
+        if not path.isprintable() or " " in path:
+            raise InvalidRequestError(f"the path {path!r} has spaces or control characters: URL-quote them")
         target = f"{self._prefix}/{path.lstrip('/')}"
         if params:
+            if not hasattr(params, "items"):
+                raise InvalidRequestError(f"params must be a dict, not {type(params).__name__}")
             from urllib.parse import urlencode
 
             query = urlencode(
@@ -2858,11 +2878,19 @@ class VeniceClient:
     ) -> tuple[_Exchange, bytes]:
         """Send with retries; return the 2xx exchange and its body (``b""`` unread when streaming)."""
         method = method.upper()
+        if not method.isalpha() or not method.isascii():
+            raise InvalidRequestError(f"{method!r} is not an HTTP method")
+        for name, seconds in (("timeout", timeout), ("deadline", deadline)):
+            if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))):
+                raise InvalidRequestError(f"{name} must be a number of seconds, got {seconds!r}")
         route = "/" + path.split("?")[0].strip("/")
         key = self.config.api_key if (method == "GET" and route in _KEYLESS_PATHS) else self.config.require_key()
         payload = None
         if body is not None:
-            payload = _json_encoder.encode(_strip_none(body)).encode("utf-8")
+            try:
+                payload = _json_encoder.encode(_strip_none(body)).encode("utf-8")
+            except (TypeError, ValueError) as err:  # an object json can't encode, NaN, a lone surrogate, a cycle
+                raise InvalidRequestError(f"the request can't be sent as JSON: {err}") from None
         headers = self._headers(key, stream, payload is not None, extra_headers)
         target = self._target(path, params)
         timeouts = _Timeouts(self.config.connect_timeout, timeout or self.config.timeout, deadline)
@@ -3136,7 +3164,12 @@ class Chat:
             kwargs.setdefault("max_completion_tokens", max_tokens)
         if tools:
             body["tools"] = [function_to_tool(t) if callable(t) and not isinstance(t, dict) else t for t in tools]
+            for i, tool in enumerate(body["tools"]):
+                if not isinstance(tool, dict):
+                    raise InvalidRequestError(f"tools[{i}] must be a tool dict or a function, got {tool!r}")
         if venice_parameters:
+            if not hasattr(venice_parameters, "items"):
+                raise InvalidRequestError(f"venice_parameters must be a dict, got {venice_parameters!r}")
             body["venice_parameters"] = dict(venice_parameters)
         body["stop"] = normalize_stop(stop)
         seed = kwargs.get("seed")
@@ -3161,6 +3194,8 @@ def _chat_call(
         raise ConfigError(
             "No model given: pass model=… (list them with `python -m venice models`) or set VENICE_MODEL."
         )
+    if not isinstance(body["model"], str):
+        raise InvalidRequestError(f"model must be a model id string, got {body['model']!r}")
     if stream:
         body["stream"] = True
         body.setdefault("stream_options", {"include_usage": True})
