@@ -16,6 +16,7 @@ import io
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -1952,6 +1953,21 @@ def test_proxy_refuses_a_public_bind_without_a_key(fake_env):
     assert result.returncode == 2 and "without --proxy-key" in result.stderr
 
 
+def test_proxy_bad_or_busy_port_is_a_usage_error(fake_env):
+    code, _, err = run_cli(["proxy", "--port", "99999"], fake_env)
+    assert code == 2 and "a port is a number from 0 to 65535" in err
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "venice", "proxy", "--port", str(port)],
+            cwd=HERE, env=fake_env, capture_output=True, text=True, timeout=30,
+        )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"venice: error: can't listen on 127.0.0.1:{port} (")  # strerror's words vary
+
+
 def test_proxy_key_is_required_when_set(fake, fake_env):
     server = venice.start_proxy("127.0.0.1", 0, client=venice.VeniceClient(KEY, base_url=fake.url), proxy_key="local-secret")
     port = server.server_address[1]
@@ -2011,6 +2027,15 @@ def test_cli_piped_stdin_goes_before_the_prompt(fake, fake_env):
     code, out, _ = run_cli(["write a commit message"], fake_env, stdin="diff --git a/x b/x\n")
     assert code == 0
     assert fake.requests[-1][3]["messages"][-1]["content"] == "diff --git a/x b/x\n\nwrite a commit message"
+
+
+@pytest.mark.parametrize("errors", ["strict", "surrogateescape"])  # a UTF-8 locale, and the C locale's stdin
+def test_cli_piped_input_that_is_not_utf8_is_a_usage_error(fake, fake_env, errors):
+    stdin = io.TextIOWrapper(io.BytesIO(b"caf\xe9 latin-1\n"), encoding="utf-8", errors=errors)
+    out, err = io.StringIO(), io.StringIO()
+    code = venice.main(["summarise"], stdin=stdin, stdout=out, stderr=err, environ=fake_env)
+    assert (code, err.getvalue()) == (2, "venice: error: the piped input is not UTF-8 text\n")
+    assert fake.requests == []
 
 
 def test_cli_json_streaming_prints_one_chunk_per_line(fake, fake_env):

@@ -3925,7 +3925,11 @@ def _cli_chat(argv: list[str], ui: _UI) -> int:
     args = _chat_parser(ui).parse_args(argv)
     prompt = " ".join(args.prompt)
     if ui.stdin is not None and not _isatty(ui.stdin) and not args.interactive:
-        piped = ui.stdin.read()
+        try:
+            piped = ui.stdin.read()
+            piped.encode("utf-8")  # under a C locale, undecodable bytes arrive as lone surrogates
+        except UnicodeError:
+            raise ConfigError("the piped input is not UTF-8 text") from None
         if piped.strip():
             prompt = f"{piped.rstrip()}\n\n{prompt}" if prompt else piped
     client = _cli_client(args, ui)
@@ -4269,12 +4273,20 @@ def _write_credentials(path: str, key: Optional[str]) -> bool:
     return had_key
 
 
+def _port(text: str) -> int:
+    import argparse
+
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, not {text!r}")
+    return int(text)
+
+
 def _cli_proxy(argv: list[str], ui: _UI) -> int:
     p = _argparser(
         ui, "venice proxy", "A local OpenAI-compatible endpoint in front of Venice (for Letta and other agents)."
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8787, help="port (default 8787)")
+    p.add_argument("--port", type=_port, default=8787, help="port (default 8787; 0 picks a free one)")
     p.add_argument("--proxy-key", help="bearer token clients must send (required off loopback)")
     p.add_argument("--model", help="use this model for every chat request")
     p.add_argument(
@@ -4294,16 +4306,19 @@ def _cli_proxy(argv: list[str], ui: _UI) -> int:
             params[name] = raw
     client = _cli_client(args, ui)
     client.config.require_key()
-    server = start_proxy(
-        args.host,
-        args.port,
-        client=client,
-        proxy_key=args.proxy_key,
-        model=args.model,
-        venice_parameters=params,
-        log=None if args.quiet else ui.err,
-        background=False,
-    )
+    try:
+        server = start_proxy(
+            args.host,
+            args.port,
+            client=client,
+            proxy_key=args.proxy_key,
+            model=args.model,
+            venice_parameters=params,
+            log=None if args.quiet else ui.err,
+            background=False,
+        )
+    except OSError as err:  # address in use, no such address, a privileged port
+        raise ConfigError(f"can't listen on {args.host}:{args.port} ({err.strerror or err})") from None
     host, port = server.server_address[:2]
     if not _is_loopback(args.host):
         ui.err(f"warning: listening on {args.host}: clients must send the proxy key as their bearer token", "33")
