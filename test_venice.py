@@ -658,12 +658,13 @@ def test_keep_alive_one_connection_for_twenty_calls(fake):
     assert fake.connections == 1
 
 
-def test_stale_connection_is_replaced_without_a_retry(fake):
-    def reply_then_hang_up(handler):
-        handler._send(200, {"choices": [{"message": {"content": "first"}}]})
-        handler.wfile.flush()
-        handler.close_connection = True  # the server drops the idle keep-alive connection
+def reply_then_hang_up(handler):
+    handler._send(200, {"choices": [{"message": {"content": "first"}}]})
+    handler.wfile.flush()
+    handler.close_connection = True  # the server drops the idle keep-alive connection
 
+
+def test_stale_connection_is_replaced_without_a_retry(fake):
     fake.script.append(reply_then_hang_up)
     with venice.VeniceClient(KEY, base_url=fake.url, max_retries=0) as c:
         assert c.chat.complete("a", model="m").text == "first"
@@ -803,6 +804,14 @@ def test_tls_with_ca_file_and_verification_failure(tmp_path):
             for _ in range(3):
                 assert c.chat.complete("tls", model="m").text == "Echo: tls"
         assert server.connections == 1
+        # A pooled TLS connection the server closed while idle is found out on the send path (a TLS
+        # socket may be readable for a session ticket, so it is not judged stale beforehand).
+        server.script.append(reply_then_hang_up)
+        with venice.VeniceClient(config=config, max_retries=0) as c:
+            assert c.chat.complete("a", model="m").text == "first"
+            time.sleep(0.1)
+            assert c.chat.complete("b", model="m").text == "Echo: b"
+        assert server.connections == 3 and len(server.requests) == 5
         with venice.VeniceClient(KEY, base_url=server.url, max_retries=0, environ={}) as c:
             with pytest.raises(venice.APIConnectionError) as info:
                 c.chat.complete("x", model="m")
