@@ -1622,6 +1622,24 @@ def test_normalize_stop_and_estimate_tokens():
     assert venice.normalize_stop(["a", "a", "b"]) == ["a", "b"] and venice.normalize_stop([]) is None
     prose = "The quick brown fox jumps over the lazy dog. " * 20  # 200 tokens for cl100k
     assert 170 <= venice.estimate_tokens(prose) <= 230
+    story = (
+        'When the river rose in the spring of that year, the people of the valley moved their animals to the '
+        'high pastures and waited. Nobody could remember a flood like it. The old bridge, which had stood for'
+        ' three generations, was carried away on the second night, and with it the only road to the market '
+        'town. For a week the village lived on what it had stored: dried beans, hard cheese, the last of the '
+        'winter apples. The children thought it was a holiday. Their parents, who knew how thin the margins '
+        'were, spent the evenings counting sacks and arguing quietly about whether to send someone over the '
+        'mountain on foot. In the end it was the schoolteacher who went, because she was young, because she '
+        'knew the path, and because, as she said, nobody would miss a few days of arithmetic. She left before'
+        ' dawn with bread, a rope and a letter to the district office asking for help. The weather turned '
+        'against her on the pass, and for two days there was no news at all. When she came back, she brought '
+        'not only the promise of a new bridge but a surveyor, a mule loaded with flour, and a story about a '
+        "night spent in a shepherd's hut listening to the wind that she would tell for the rest of her life. "
+        'The bridge took two summers to build. It is still there, a little crooked, with her name cut into '
+        'the first stone.'
+    )
+    # 287 tokens for cl100k_base and 285 for o200k_base (counted with the npm package gpt-tokenizer 4.0.0)
+    assert abs(venice.estimate_tokens(story) - 287) <= 0.15 * 287
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there!"}]
     assert venice.estimate_tokens(messages) == 3 + (4 + 3) + (4 + 3)
 
