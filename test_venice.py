@@ -311,7 +311,18 @@ def test_venice_imports_only_the_standard_library():
             found.update(a.name.split(".")[0] for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             found.add(node.module.split(".")[0])
-    assert found - set(sys.stdlib_module_names) == {"__future__"} - set(sys.stdlib_module_names)
+    if sys.version_info >= (3, 10):
+        assert found <= sys.stdlib_module_names
+    else:  # no stdlib_module_names yet: each module must be built in or live in the standard library's folder
+        import importlib.util
+        import sysconfig
+
+        stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
+        for name in found:
+            origin = importlib.util.find_spec(name).origin
+            assert origin in ("built-in", "frozen") or (
+                os.path.realpath(origin).startswith(stdlib + os.sep) and "site-packages" not in origin
+            ), name
     assert {"json", "http", "ssl", "urllib"} <= found
 
 
@@ -1131,11 +1142,20 @@ def test_iter_sse_yields_each_event_as_soon_as_its_blank_line_arrives():
 
 
 def test_iter_sse_a_megabyte_line_is_linear():
-    line = b"data: " + b"x" * 1_000_000 + b"\n\n"
-    for size in (64, 1024):
-        started = time.perf_counter()
-        events = list(venice.iter_sse(line[i : i + size] for i in range(0, len(line), size)))
-        assert time.perf_counter() - started < 2.0 and len(events[0].data) == 1_000_000
+    # Compared as a ratio of best-of-5 times, so a slow or busy machine (or tracemalloc) doesn't fail it.
+    def best(n, size):
+        line = b"data: " + b"x" * n + b"\n\n"
+        blocks = [line[i : i + size] for i in range(0, len(line), size)]
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            events = list(venice.iter_sse(blocks))
+            times.append(time.perf_counter() - started)
+        assert len(events[0].data) == n
+        return min(times)
+
+    for size in (64, 1024):  # 8x the input: ~8x the time when linear (caches add a little), 64x when quadratic
+        assert best(1_000_000, size) < 24 * best(125_000, size)
 
 
 ###############################################################################
@@ -2234,10 +2254,12 @@ def test_cli_interactive_in_a_real_terminal(fake, fake_env):
     try:
         assert read_until(b"you> ")
         os.write(fd, b"hello there\r")
-        assert read_until(b"Echo: hello there"), seen
-        time.sleep(0.3)  # let readline take the terminal back before the Ctrl-D
-        os.write(fd, b"\x04")  # Ctrl-D leaves
-        for _ in range(100):
+        # The next prompt: readline has the terminal again (a Ctrl-D typed before that would be dropped by
+        # the terminal, as in any readline program).
+        assert read_until(b"Echo: hello there\r\nyou> "), seen
+        os.write(fd, b"\x04")  # Ctrl-D leaves, after a newline
+        assert read_until(b"Echo: hello there\r\nyou> \r\n", 15), seen
+        for _ in range(300):
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 break
