@@ -1154,8 +1154,8 @@ def test_iter_sse_a_megabyte_line_is_linear():
         assert len(events[0].data) == n
         return min(times)
 
-    for size in (64, 1024):  # 8x the input: ~8x the time when linear (caches add a little), 64x when quadratic
-        assert best(1_000_000, size) < 24 * best(125_000, size)
+    for size in (64, 1024):  # 16x the input: 16x the time when linear (up to ~50x seen under load), 256x if quadratic
+        assert best(1_000_000, size) < 100 * best(62_500, size)
 
 
 ###############################################################################
@@ -2259,11 +2259,14 @@ def test_cli_interactive_in_a_real_terminal(fake, fake_env):
         assert read_until(b"Echo: hello there\r\nyou> "), seen
         os.write(fd, b"\x04")  # Ctrl-D leaves, after a newline
         assert read_until(b"Echo: hello there\r\nyou> \r\n", 15), seen
+        # Wait without reading the terminal: on a busy machine, a select/read loop on the master here was
+        # seen to hold the exiting child in the kernel's exit path (closing its pty) for over 30 s; it
+        # finished as soon as the loop stopped.
         for _ in range(300):
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 break
-            read_until(b"\0", 0.1)
+            time.sleep(0.1)
         else:
             os.kill(pid, 9)
             os.waitpid(pid, 0)
