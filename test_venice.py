@@ -75,12 +75,17 @@ class FakeVenice(http.server.ThreadingHTTPServer):
         self.script = []  # callables(handler) that answer the next POST instead of the fake
         self.get_script = []  # the same for GET
         self.connections = 0  # TCP connections accepted
+        self.closed = 0
         self.aborted = threading.Event()  # a streamed answer lost its client
         self.url = f"{'https' if tls else 'http'}://{host}:{self.server_port}/api/v1"
 
     def get_request(self):
         self.connections += 1
         return super().get_request()
+
+    def shutdown_request(self, request):
+        super().shutdown_request(request)
+        self.closed += 1  # connections that ended (the client hung up, or the handler did)
 
     def handle_error(self, request, client_address):
         # Scripted resets and clients that hang up end a handler with these on purpose; stay quiet, since a
@@ -660,6 +665,20 @@ def test_request_returns_bytes_for_other_content_types_and_json_otherwise(fake):
         with c.request("GET", "/models", stream=True) as raw:
             assert raw.status_code == 200 and json.loads(raw.read())["object"] == "list"
     assert fake.requests[-2][1] == "/api/v1/api_keys/rate_limits?flag=true"
+
+
+def test_a_dropped_client_closes_its_pooled_connection(fake):
+    import gc
+
+    c = venice.VeniceClient(KEY, base_url=fake.url)
+    assert c.chat.complete("x", model="m").text == "Echo: x"
+    del c
+    gc.collect()  # the client is cyclic garbage; its socket must be closed, not finalized with a warning
+    for _ in range(100):
+        if fake.closed:
+            break
+        time.sleep(0.02)
+    assert (fake.connections, fake.closed) == (1, 1)
 
 
 def test_keep_alive_one_connection_for_twenty_calls(fake):

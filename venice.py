@@ -1513,12 +1513,6 @@ class _Transport:
                 return conn
             conn.close()
 
-    def __del__(self) -> None:
-        try:
-            self.close()  # idle sockets of a dropped client: close them rather than warn
-        except Exception:
-            pass
-
     def close(self) -> None:
         with self.lock:
             conns = [c for idle in self.idle.values() for c in idle]
@@ -2685,6 +2679,13 @@ class VeniceClient:
         self._port = url.port or (443 if url.scheme == "https" else 80)
         self._prefix = url.path.rstrip("/")
         self._transport = _Transport(config, os.environ if environ is None else environ, trust_env)
+        # A dropped client is cyclic garbage (it and its namespaces refer to each other), and the
+        # collector finalizes such objects in no set order: a socket could be finalized (with a
+        # ResourceWarning) before any __del__ here closed it. The pool is kept out of that garbage
+        # and closed by this callback instead.
+        import weakref
+
+        weakref.finalize(self, self._transport.close)
         self._sleep = sleep or time.sleep
         self._clock = clock or time.time
         self._random = random
