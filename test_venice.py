@@ -1970,6 +1970,27 @@ def test_proxy_errors_keep_their_status(fake, proxy):
     assert body["error"]["code"] == "MODEL_NOT_FOUND"
 
 
+def test_proxy_answers_bad_requests_itself(fake, proxy):
+    port, _ = proxy
+    cases = [  # json.dumps writes NaN, which Python's json reads back; Venice's JSON has no NaN
+        ({**LETTA_BODY, "temperature": float("nan")}, 400, "Out of range float values"),
+        ({**LETTA_BODY, "venice_parameters": ["x"]}, 400, "venice_parameters is not an object"),
+        ([LETTA_BODY], 400, "not a JSON object"),
+    ]
+    for body, status, fragment in cases:
+        with _post(port, "/v1/chat/completions", body) as resp:
+            error = json.loads(resp.read())["error"]
+        assert resp.status == status and fragment in error["message"] and error["type"] == "invalid_request_error"
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("DELETE", "/v1/models")
+    resp = conn.getresponse()
+    assert resp.status == 405 and "DELETE is not supported" in json.loads(resp.read())["error"]["message"]
+    conn.close()
+    assert [r for r in fake.requests if r[0] == "POST"] == []  # (the model list for clamping may be read)
+
+
 def test_proxy_broken_upstream_stream_ends_with_an_error_event(fake, proxy):
     fake.script.append(stream_reply(ev(_chunk("partial"))))  # ends without [DONE]
     port, _ = proxy

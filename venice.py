@@ -3615,12 +3615,8 @@ def start_proxy(
                 return
             try:
                 models = upstream.models.list("text")
-            except VeniceAPIError as err:
-                self._fail(err, started, None)
-                return
             except VeniceError as err:
-                self._reply(502, _openai_error(502, str(err)))
-                self._log(502, None, started)
+                self._fail(err, started, None)
                 return
             rows = [
                 {
@@ -3639,6 +3635,8 @@ def start_proxy(
         def _fail(self, err: VeniceError, started: float, model_id: Optional[str]) -> None:
             if isinstance(err, VeniceAPIError) and err.status_code:
                 status = err.status_code
+            elif isinstance(err, InvalidRequestError):  # refused here before sending (NaN, a lone surrogate…)
+                status = 400
             else:
                 status = 504 if isinstance(err, APITimeoutError) else 502
             code = err.code if isinstance(err, (VeniceAPIError, StreamError)) else None
@@ -3655,6 +3653,8 @@ def start_proxy(
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if not isinstance(body, dict):
                     raise ValueError("not a JSON object")
+                if not isinstance(body.get("venice_parameters") or {}, dict):
+                    raise ValueError("venice_parameters is not an object")
             except ValueError as err:
                 self._reply(400, _openai_error(400, f"the request body is not a JSON object: {err}"))
                 self._log(400, None, started)
@@ -3676,6 +3676,11 @@ def start_proxy(
             else:
                 self._reply(404, _openai_error(404, f"unknown path {self.path}", "not_found"))
                 self._log(404, None, started)
+
+        def _not_allowed(self) -> None:
+            self._reply(405, _openai_error(405, f"{self.command} is not supported here; use GET or POST"))
+
+        do_PUT = do_PATCH = do_DELETE = _not_allowed
 
         def _forward(
             self, data: dict[str, Any], path: str, stream: bool, started: float, model_id: Any, dropped: Sequence[str]
