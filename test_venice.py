@@ -1453,6 +1453,20 @@ def test_stream_think_block_split_off_and_parts(fake, client):
     assert (stream.text, stream.reasoning) == ("Done.", "plan it")
 
 
+def test_stream_odd_chunk_shapes(fake, client):
+    # content as a list of parts (some OpenAI-style servers) is read as its text
+    parts = {"choices": [{"index": 0, "delta": {"content": [{"type": "text", "text": "hi"}]}}]}
+    fake.script.append(stream_reply(ev(parts), ev(_chunk(" there", finish="stop")), ev(b"[DONE]")))
+    with client.chat.complete("x", model="m", stream=True) as stream:
+        assert list(stream) == ["hi", " there"] and stream.text == "hi there"
+    # a chunk no API sends is a StreamError carrying the text so far, not a bare TypeError
+    fake.script.append(stream_reply(ev(_chunk("so far")), ev({"choices": 5}), ev(b"[DONE]"), headers=[("CF-RAY", "r-1")]))
+    with pytest.raises(venice.StreamError) as info:
+        list(client.chat.complete("x", model="m", stream=True))
+    assert "unexpected shape" in str(info.value) and info.value.partial == "so far"
+    assert info.value.request_id == "r-1"
+
+
 def test_stream_chunks_are_attribute_dicts(fake, client):
     fake.script.append(stream_reply(ev(_chunk("a")), ev(_chunk(tool_calls=[{"index": 0, "id": "c", "function": {"name": "f", "arguments": "{}"}}])), b"data: [DONE]\n\n"))
     chunks = list(client.chat.complete("hi", model="m", stream=True).chunks())
@@ -1500,6 +1514,23 @@ def test_complete_non_streamed_text_reasoning_and_meta(fake, client):
     fake.script.append(lambda h: h._send(200, {"id": "x", "usage": {"total_tokens": 1}}))  # no choices at all
     r = client.chat.complete("q", model="m")
     assert (r.text, r.finish_reason, r.tool_calls, r.message) == (None, None, [], None)
+
+
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        ({"error": {"message": "model overloaded", "code": "model_overloaded"}}, "200 OK: model overloaded"),
+        ({"choices": 5}, "the answer is not a chat completion"),
+        ([1, 2], "the answer is not a chat completion: [1, 2]"),
+    ],
+)
+def test_complete_200_that_is_no_chat_completion_raises(fake, client, body, says):
+    fake.script.append(lambda h: h._send(200, body))
+    with pytest.raises(venice.VeniceAPIError) as info:
+        client.chat.complete("q", model="m")
+    assert says in str(info.value) and info.value.status_code == 200 and info.value.request_id == "8c1f-TEST"
+    if isinstance(body, dict) and "error" in body:
+        assert info.value.code == "model_overloaded"
 
 
 def test_complete_tool_calls_non_streamed(fake, client):

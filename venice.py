@@ -2111,6 +2111,12 @@ class _StreamState:
             err.partial = self.text
             err.request_id = err.request_id or self.meta.request_id
             raise
+        except (TypeError, AttributeError, KeyError, IndexError) as exc:  # a chunk of a shape no API sends
+            raise StreamError(
+                f"the stream sent a chunk of an unexpected shape ({type(exc).__name__}: {exc})",
+                partial=self.text,
+                request_id=self.meta.request_id,
+            ) from None
         finally:
             if not self.done:
                 ex.close()
@@ -2167,6 +2173,8 @@ class _StreamState:
             index = choice.get("index", 0)
             delta = choice.get("delta") or {}
             content = delta.get("content")
+            if content and type(content) is not str:  # content parts, from some OpenAI-style servers
+                content = _content_text(content)
             if content:
                 if index in self._plain:
                     text: Optional[str] = content
@@ -3205,7 +3213,23 @@ def _chat_call(
     ex, data = client._send("POST", "/chat/completions", body, params, headers, stream, timeout, deadline)
     meta = client._meta(ex)
     if not stream:
-        return client._decode(ex, data, meta, expect_json=True, cls=ChatResponse)
+        response = client._decode(ex, data, meta, expect_json=True, cls=ChatResponse)
+        if isinstance(response, dict) and "error" not in response and isinstance(response.get("choices", []), list):
+            return response  # (no `choices` at all reads as an answer with no text: .text is None)
+        # A 200 carrying an error object (as streams do in band), or JSON that is no chat completion:
+        # never hand it back as an answer whose text is just None.
+        message, code, parsed = _parse_error_body(ex.status, data)
+        if not (isinstance(parsed, dict) and "error" in parsed):
+            message = f"the answer is not a chat completion: {_excerpt(data.decode('utf-8', 'replace'), 120)}"
+        raise VeniceAPIError(
+            message,
+            status_code=ex.status,
+            code=code,
+            body=parsed,
+            headers=ex.headers,
+            request_id=meta.request_id,
+            meta=meta,
+        )
     ctype = ex.headers.get("content-type", "").lower()
     if "text/event-stream" not in ctype:
         # A 200 that is not a stream (an HTML page from a proxy, a JSON error) must not pass for
