@@ -1742,6 +1742,27 @@ def test_module_level_chat_uses_a_lazy_default_client(fake, fake_env, monkeypatc
     first.close()
 
 
+@pytest.mark.parametrize("body, says", [({"error": "nope"}, "200 OK: nope"), ({"data": 5}, "answered without a data"), ([1], "answered without a data")])
+def test_200_answers_of_the_wrong_shape_raise(fake, client, body, says):
+    calls = [client.models.list, client.models.traits, client.models.compatibility_mapping]
+    for call in calls:
+        fake.get_script.append(lambda h: h._send(200, body))
+        with pytest.raises(venice.VeniceAPIError, match=says) as info:
+            call()
+        assert info.value.status_code == 200
+    fake.script.append(lambda h: h._send(200, body))
+    with pytest.raises(venice.VeniceAPIError, match=says):
+        venice.OpenAI(api_key=KEY, base_url=fake.url).embeddings.create(input="x", model="e")
+
+
+def test_model_rows_with_odd_fields_still_load(fake, client):
+    row = {"id": "m", "model_spec": {"capabilities": ["x"], "traits": "default", "pricing": 1}}
+    fake.get_script.append(lambda h: h._send(200, {"data": [row, 5, {"id": "n", "model_spec": 5}]}))
+    m, n = client.models.list()
+    assert (m.id, m.capabilities, m.traits, m.pricing, m.raw) == ("m", {}, [], {}, row)
+    assert (n.id, n.context_length, n.capabilities) == ("n", None, {})
+
+
 def test_models_retrieve(fake, client):
     assert client.models.retrieve("zai-org-glm-5-2").max_completion_tokens == 32000
     with pytest.raises(venice.NotFoundError) as info:
@@ -2020,6 +2041,18 @@ def test_proxy_answers_bad_requests_itself(fake, proxy):
     assert resp.status == 405 and "DELETE is not supported" in json.loads(resp.read())["error"]["message"]
     conn.close()
     assert [r for r in fake.requests if r[0] == "POST"] == []  # (the model list for clamping may be read)
+
+
+def test_proxy_upstream_200_error_is_a_502(fake, proxy):
+    import http.client
+
+    port, _ = proxy
+    fake.get_script.append(lambda h: h._send(200, {"error": "upstream hiccup"}))
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/v1/models")
+    resp = conn.getresponse()
+    assert resp.status == 502 and json.loads(resp.read())["error"]["message"] == "upstream hiccup"
+    conn.close()
 
 
 def test_proxy_broken_upstream_stream_ends_with_an_error_event(fake, proxy):

@@ -1104,9 +1104,11 @@ class Model:
         Returns:
             The ``Model``.
         """
-        spec = row.get("model_spec") or {}
+        spec = row.get("model_spec")
+        spec = spec if isinstance(spec, dict) else {}
         ctx = row.get("context_length") or spec.get("availableContextTokens")
         mct = spec.get("maxCompletionTokens")
+        capabilities, traits, pricing = spec.get("capabilities"), spec.get("traits"), spec.get("pricing")
         return cls(
             id=str(row.get("id", "")),
             type=row.get("type"),
@@ -1115,9 +1117,9 @@ class Model:
             name=spec.get("name"),
             context_length=int(ctx) if isinstance(ctx, (int, float)) else None,
             max_completion_tokens=int(mct) if isinstance(mct, (int, float)) else None,
-            capabilities=dict(spec.get("capabilities") or {}),
-            traits=list(spec.get("traits") or []),
-            pricing=dict(spec.get("pricing") or {}),
+            capabilities=dict(capabilities) if isinstance(capabilities, dict) else {},
+            traits=list(traits) if isinstance(traits, list) else [],
+            pricing=dict(pricing) if isinstance(pricing, dict) else {},
             raw=dict(row),
         )
 
@@ -3071,6 +3073,20 @@ class RawResponse:
         self.close()
 
 
+def _data(body: Any, kind: type, what: str) -> Any:
+    """``body["data"]`` if it is a ``kind``; else the 200 answer is an error (an error object, or
+    JSON of another shape), raised as ``VeniceAPIError`` instead of failing later in user code."""
+    data = body.get("data") if isinstance(body, dict) and "error" not in body else None
+    if isinstance(data, kind):
+        return data
+    meta = body.meta if isinstance(body, AttrDict) else None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        error = error.get("message") or error
+    message = str(error) if error else f"{what} answered without a data {kind.__name__}"
+    raise VeniceAPIError(message, status_code=200, body=body, request_id=getattr(meta, "request_id", None), meta=meta)
+
+
 class Models:
     """``client.models``: the model catalogue. These endpoints need no API key."""
 
@@ -3087,9 +3103,7 @@ class Models:
             A ``ModelList`` of ``Model`` objects.
         """
         body = self._client._json("GET", "/models", params={"type": type})
-        rows = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(rows, list):
-            raise VeniceAPIError("GET /models answered without a data list", status_code=200, body=body)
+        rows = _data(body, list, "GET /models")
         return ModelList([Model.from_dict(r) for r in rows if isinstance(r, dict)], getattr(body, "meta", None), type)
 
     def retrieve(self, model_id: str, type: str = "all") -> Model:
@@ -3104,12 +3118,12 @@ class Models:
     def traits(self, type: str = "text") -> dict[str, str]:
         """Trait → model id (``{"default": "…", "most_uncensored": "…"}``)."""
         body = self._client._json("GET", "/models/traits", params={"type": type})
-        return dict(body.get("data") or {})
+        return dict(_data(body, dict, "GET /models/traits"))
 
     def compatibility_mapping(self, type: str = "text") -> dict[str, str]:
         """Other providers' model names → Venice model ids."""
         body = self._client._json("GET", "/models/compatibility_mapping", params={"type": type})
-        return dict(body.get("data") or {})
+        return dict(_data(body, dict, "GET /models/compatibility_mapping"))
 
 
 class Chat:
@@ -3461,9 +3475,9 @@ class Embeddings:
         """
         body = {"input": input, "model": model, **kwargs, **(extra_body or {})}
         body = {k: v for k, v in body.items() if k in EMBEDDING_REQUEST_KEYS}
-        return self._client._json(  # type: ignore[no-any-return]
-            "POST", "/embeddings", body, extra_query, headers=extra_headers, timeout=timeout
-        )
+        response = self._client._json("POST", "/embeddings", body, extra_query, headers=extra_headers, timeout=timeout)
+        _data(response, list, "POST /embeddings")
+        return response  # type: ignore[no-any-return]
 
 
 class OpenAI(VeniceClient):
@@ -3657,7 +3671,7 @@ def start_proxy(
             self._log(200, None, started)
 
         def _fail(self, err: VeniceError, started: float, model_id: Optional[str]) -> None:
-            if isinstance(err, VeniceAPIError) and err.status_code:
+            if isinstance(err, VeniceAPIError) and err.status_code and err.status_code >= 400:
                 status = err.status_code
             elif isinstance(err, InvalidRequestError):  # refused here before sending (NaN, a lone surrogate…)
                 status = 400
