@@ -522,6 +522,14 @@ def test_parse_dotenv_forms_and_warnings():
     assert not any("broken" in m or "unterminated" in m for m in messages)
 
 
+def test_parse_dotenv_bad_quoted_value_costs_only_its_own_line():
+    text = "A='x' trailing\nB=1\nC=\"open\nD=2\nE=\"closes\" here\nF=3"
+    with pytest.warns(UserWarning) as caught:
+        values = venice.parse_dotenv(text)
+    assert values == {"B": "1", "D": "2", "F": "3"}
+    assert [str(w.message) for w in caught] == [f".env: line {n} is not KEY=VALUE; skipped" for n in (1, 3, 5)]
+
+
 def test_load_config_never_mutates_environ(tmp_path):
     dotenv = write(tmp_path / "x.env", "VENICE_API_KEY=dotenv-key-123456\nOTHER=1\n")
     before = dict(os.environ)

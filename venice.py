@@ -729,8 +729,8 @@ def parse_dotenv(text: str, *, source: str = ".env") -> dict[str, str]:
                 after = buf[end + 1 :].strip() if end >= 0 else "x"
                 if end >= 0 and (not after or after.startswith("#")):
                     value = _dotenv_unescape(buf[:end]) if quote == '"' else buf[:end]
-                elif end < 0:
-                    i = lineno  # unterminated: skip only the opening line
+                else:
+                    i = lineno  # unterminated, or text after the closing quote: skip only the opening line
             else:
                 comment = re.search(r"[ \t]#", raw)  # "#" starts a comment only after whitespace
                 value = (raw[: comment.start()] if comment else raw).strip()
