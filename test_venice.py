@@ -649,6 +649,7 @@ def test_headers_user_agent_auth_and_json(fake):
         ("", "v", "not a valid HTTP token"),
         ("X-A", "snow \u2603", "latin-1 only"),
         ("X-A", 5, "must have a str value"),
+        ("X-A", ["a"], "must have a str value"),
     ],
 )
 def test_bad_headers_refused_before_sending(fake, name, value, says):
@@ -1613,8 +1614,9 @@ def test_complete_validation_errors_before_sending(fake, client, kwargs, fragmen
 @pytest.mark.parametrize(
     "args,kwargs,fragment",
     [
-        (("GET", "/models x"), {}, "has spaces or control characters"),
-        (("GET", "/models\r\nX-Injected: 1"), {}, "has spaces or control characters"),
+        (("GET", "/models x"), {}, "has spaces, control or non-ASCII characters"),
+        (("GET", "/models\r\nX-Injected: 1"), {}, "has spaces, control or non-ASCII characters"),
+        (("GET", "/models/caf\u00e9"), {}, "has spaces, control or non-ASCII characters"),
         (("GE T", "/models"), {}, "'GE T' is not an HTTP method"),
         (("GET", "/models"), {"params": [("type", "text")]}, "params must be a dict, not list"),
         (("POST", "/embeddings"), {"json": {"input": object()}}, "can't be sent as JSON"),

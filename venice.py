@@ -1528,7 +1528,10 @@ class _Transport:
         Cached per client (the key is in them): a client sends the same few header sets again and again.
         """
         items = tuple(headers.items())
-        entry = self.heads.get(items)
+        try:
+            entry = self.heads.get(items)
+        except TypeError:  # an unhashable value (a list…): not a str, which _check_header reports
+            entry = None
         if entry is None:
             for name, value in items:
                 _check_header(name, value)
@@ -2390,7 +2393,8 @@ def estimate_tokens(value: Union[str, Sequence[Mapping[str, Any]]]) -> int:
 
     An estimate only (aimed at BPE tokenizers such as cl100k on English prose, where it was measured
     at 2–9% above the real count; code, numbers and other scripts vary more): enough to check a
-    prompt against a model's ``context_length`` before sending it. Each message adds 4 tokens of framing, and a message list 3 more.
+    prompt against a model's ``context_length`` before sending it. Each message adds 4 tokens of
+    framing, and a message list 3 more.
 
     Args:
         value: A string, or messages as sent to ``chat.complete``.
@@ -2861,8 +2865,8 @@ class VeniceClient:
     def _target(self, path: str, params: Optional[Mapping[str, Any]]) -> str:
         if "://" in path:
             raise InvalidRequestError("pass a path under the base URL (e.g. '/models'), not a full URL")
-        if not path.isprintable() or " " in path:
-            raise InvalidRequestError(f"the path {path!r} has spaces or control characters: URL-quote them")
+        if not (path.isprintable() and path.isascii()) or " " in path:
+            raise InvalidRequestError(f"the path {path!r} has spaces, control or non-ASCII characters: URL-quote them")
         target = f"{self._prefix}/{path.lstrip('/')}"
         if params:
             if not hasattr(params, "items"):
