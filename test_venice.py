@@ -1637,6 +1637,28 @@ def test_complete_needs_a_model(fake, client):
     assert fake.requests[-1][3]["model"] == "dflt"
 
 
+def test_function_to_tool_partials_lambdas_and_builtins():
+    import functools
+
+    def book(city: str, nights: int = 1) -> str:
+        """Book a room."""
+        return f"{city} x{nights}"
+
+    tool = venice.function_to_tool(functools.partial(book, "Paris"))
+    assert tool["function"] == {
+        "name": "book",
+        "description": "Book a room.",
+        "parameters": {"type": "object", "properties": {"nights": {"type": "integer"}}},
+    }
+    for fn, says in ((lambda x: x, "has no usable tool name"), (max, "can't read the parameters")):
+        with pytest.raises(venice.InvalidRequestError, match=says):
+            venice.function_to_tool(fn)
+    with pytest.raises(venice.InvalidRequestError, match="has no usable tool name"):
+        venice.run_tool_calls([], [lambda: 1])
+    call = {"id": "c1", "function": {"name": "book", "arguments": '{"nights": 2}'}}
+    assert venice.run_tool_calls([call], [functools.partial(book, "Rome")])[0]["content"] == "Rome x2"
+
+
 def test_function_to_tool_schema():
     import enum
     from typing import Literal, Optional

@@ -2508,17 +2508,24 @@ def function_to_tool(fn: Callable[..., Any]) -> dict[str, Any]:
     Returns:
         ``{"type": "function", "function": {"name", "description", "parameters"}}``.
     """
+    import functools
     import inspect
     import typing
 
+    tool_name = _tool_name(fn)
     try:
-        hints = typing.get_type_hints(fn)
+        signature = inspect.signature(fn)  # a partial's: the parameters still to be given
+    except (TypeError, ValueError):  # some builtins have none
+        raise InvalidRequestError(f"can't read the parameters of {fn!r}; pass a tool dict instead") from None
+    inner = fn.func if isinstance(fn, functools.partial) else fn  # hints and docstring
+    try:
+        hints = typing.get_type_hints(inner)
     except Exception:  # unresolvable forward references: fall back to untyped parameters
         hints = {}
-    description, docs = _parse_docstring(inspect.getdoc(fn) or "")
+    description, docs = _parse_docstring(inspect.getdoc(inner) or "")
     properties: dict[str, Any] = {}
     required: list[str] = []
-    for name, param in inspect.signature(fn).parameters.items():
+    for name, param in signature.parameters.items():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         schema = _schema_for(hints[name]) if name in hints else {}
@@ -2530,10 +2537,24 @@ def function_to_tool(fn: Callable[..., Any]) -> dict[str, Any]:
     parameters: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         parameters["required"] = required
-    function: dict[str, Any] = {"name": fn.__name__, "parameters": parameters}
+    function: dict[str, Any] = {"name": tool_name, "parameters": parameters}
     if description:
         function["description"] = description
     return {"type": "function", "function": function}
+
+
+_TOOL_NAME = frozenset("-_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _tool_name(fn: Any) -> str:
+    """A function's tool name. Venice's spec sets no rule; OpenAI's (letters, digits, ``_`` and
+    ``-``, at most 64) is what models are trained on, so a lambda's ``<lambda>`` is refused."""
+    import functools
+
+    name = getattr(fn.func if isinstance(fn, functools.partial) else fn, "__name__", None)
+    if not isinstance(name, str) or not name or len(name) > 64 or not _TOOL_NAME.issuperset(name):
+        raise InvalidRequestError(f"{fn!r} has no usable tool name; use a named def or pass a tool dict")
+    return name
 
 
 def run_tool_calls(
@@ -2558,7 +2579,7 @@ def run_tool_calls(
         items = [c if isinstance(c, ToolCall) else ToolCall.from_dict(c) for c in calls]
     from collections.abc import Mapping as AnyMapping
 
-    table = dict(functions) if isinstance(functions, AnyMapping) else {f.__name__: f for f in functions}
+    table = dict(functions) if isinstance(functions, AnyMapping) else {_tool_name(f): f for f in functions}
     messages = []
     for call in items:
         fn = table.get(call.name)
