@@ -587,6 +587,7 @@ def test_missing_key_lists_the_ways_to_set_one(fake):
         "https://user:pw@api.venice.ai:99999/v1",
         "https://api.venice.ai/api/v1?x=1",
         "https://api.venice.ai/api/v1#top",
+        "https://a..com/api/v1",  # an empty label: http.client's IDNA encoding would fail at the first call
         "nonsense",
         5,
     ],
@@ -797,6 +798,15 @@ def test_deadline_bounds_the_call_including_retries(fake):
         with pytest.raises(venice.ServerError):
             c.chat.complete("x", model="m", deadline=0.8)  # real sleeps: 0.5, then 1.0 would pass the deadline
     assert 0.4 < time.monotonic() - started < 1.5 and len(fake.requests) == 2  # no deadline: 3.5 s of sleeps
+
+
+@pytest.mark.parametrize("location", ["http://[::1", "http://localhost:99999/x", "/caf\u00e9", "https://" + "a" * 64 + ".com/"])
+def test_redirect_to_an_invalid_url_is_an_api_error(fake, location):
+    fake.get_script.append(lambda h: h._send(302, b"", headers=[("Location", location)]))
+    with venice.VeniceClient(KEY, base_url=fake.url) as c, pytest.raises(venice.VeniceAPIError) as info:
+        c.models.list()
+    assert "redirected to an invalid URL" in str(info.value) and info.value.status_code == 302
+    assert len(fake.requests) == 1
 
 
 def test_redirects(fake):
@@ -1476,6 +1486,31 @@ def test_stream_odd_chunk_shapes(fake, client):
     assert info.value.request_id == "r-1"
 
 
+def test_stream_close_from_another_thread_ends_the_loop_quietly(fake, client):
+    fake.script.append(stream_reply(ev(_chunk("first ")), lambda h: time.sleep(5), ev(_chunk("late", finish="stop"))))
+    stream = client.chat.complete("x", model="m", stream=True)
+    got, errors, first = [], [], threading.Event()
+
+    def consume():
+        try:
+            for text in stream:
+                got.append(text)
+                first.set()
+        except Exception as exc:  # noqa: BLE001 - the test reports whatever escapes
+            errors.append(exc)
+
+    reader = threading.Thread(target=consume)
+    reader.start()
+    assert first.wait(5)
+    time.sleep(0.1)  # the reader is now blocked in the socket read, inside the generator
+    started = time.monotonic()
+    stream.close()  # a "stop" button
+    reader.join(5)
+    assert not reader.is_alive() and time.monotonic() - started < 2
+    assert (got, errors, stream.text) == (["first "], [], "first ")
+    assert client.chat.complete("again", model="m").text == "Echo: again"  # the client is fine
+
+
 def test_stream_chunks_are_attribute_dicts(fake, client):
     fake.script.append(stream_reply(ev(_chunk("a")), ev(_chunk(tool_calls=[{"index": 0, "id": "c", "function": {"name": "f", "arguments": "{}"}}])), b"data: [DONE]\n\n"))
     chunks = list(client.chat.complete("hi", model="m", stream=True).chunks())
@@ -1599,8 +1634,12 @@ def test_complete_strips_nulls_and_passes_kwargs(fake, client):
         ({"messages": [{"role": "user", "content": b"x"}]}, "can't be sent as JSON: Object of type bytes"),
         ({"messages": "x", "top_p": float("nan")}, "can't be sent as JSON: Out of range float"),
         ({"messages": "x\ud800"}, "can't be sent as JSON"),  # a lone surrogate has no UTF-8 form
-        ({"messages": "x", "timeout": "abc"}, "timeout must be a number of seconds"),
+        ({"messages": "x", "timeout": "abc"}, "timeout must be a positive number of seconds"),
+        ({"messages": "x", "timeout": -1}, "timeout must be a positive number of seconds"),
+        ({"messages": "x", "timeout": float("nan")}, "timeout must be a positive number of seconds"),
         ({"messages": "x", "deadline": "5"}, "deadline must be a number of seconds"),
+        ({"messages": "x", "deadline": float("nan")}, "deadline must be a number of seconds"),
+        ({"messages": [{"role": ["user"], "content": "x"}]}, "messages[0] has role ['user']"),
     ],
 )
 def test_complete_validation_errors_before_sending(fake, client, kwargs, fragment):
@@ -1608,6 +1647,18 @@ def test_complete_validation_errors_before_sending(fake, client, kwargs, fragmen
     with pytest.raises(venice.InvalidRequestError) as info:
         client.chat.complete(messages, kwargs.pop("model", "m"), **kwargs)
     assert fragment in str(info.value) and info.value.status_code is None
+    assert fake.requests == []
+
+
+def test_cyclic_or_too_deep_bodies_are_refused_before_sending(fake, client):
+    cyclic = []
+    cyclic.append(cyclic)
+    deep = []
+    for _ in range(5000):
+        deep = [deep]
+    for value in (cyclic, deep):
+        with pytest.raises(venice.InvalidRequestError, match="can't be sent as JSON"):
+            client.chat.complete("x", model="m", metadata=value)
     assert fake.requests == []
 
 
@@ -1619,6 +1670,7 @@ def test_complete_validation_errors_before_sending(fake, client, kwargs, fragmen
         (("GET", "/models/caf\u00e9"), {}, "has spaces, control or non-ASCII characters"),
         (("GE T", "/models"), {}, "'GE T' is not an HTTP method"),
         (("GET", "/models"), {"params": [("type", "text")]}, "params must be a dict, not list"),
+        (("GET", "/models"), {"params": {"q": "\ud800"}}, "params can't be put in a URL"),
         (("POST", "/embeddings"), {"json": {"input": object()}}, "can't be sent as JSON"),
     ],
 )

@@ -566,12 +566,26 @@ def _check_base_url(url: Any) -> str:
         raise ConfigError(f"base_url {url!r} must not have a query or fragment (paths are added after it)")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"base_url must be an https:// URL, got {url!r}")
+    try:
+        parts.hostname.encode("idna")  # what http.client will do: an empty or 64+ character label fails
+    except UnicodeError:
+        raise ConfigError(f"base_url {url!r} has an invalid host name") from None
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigError(
             f"base_url {url!r} uses plain http://, which would send the API key in clear; "
             "use https:// (http:// is allowed only for localhost and 127.0.0.1)"
         )
     return url.rstrip("/")
+
+
+_MAX_WAIT = 1e8  # s (3 years): "no limit" (inf) lands here; socket timeouts overflow not far above
+
+
+def _seconds(name: str, value: Any, error: Any) -> float:
+    """A timeout setting: a positive number (NaN refused), capped at ``_MAX_WAIT``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise error(f"{name} must be a positive number of seconds, got {value!r}")
+    return min(float(value), _MAX_WAIT)
 
 
 @_record(frozen=True, repr=False)
@@ -608,9 +622,7 @@ class Config:
         object.__setattr__(self, "api_key", _check_key(self.api_key))
         object.__setattr__(self, "base_url", _check_base_url(self.base_url))
         for name in ("timeout", "connect_timeout"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+            object.__setattr__(self, name, _seconds(name, getattr(self, name), ConfigError))
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ConfigError(f"max_retries must be a whole number >= 0, got {self.max_retries!r}")
 
@@ -1433,6 +1445,17 @@ class _Exchange:
             resp.close()
             self.conn.close()
 
+    def abort(self) -> None:
+        """From another thread: shut the socket down so that a blocked read returns at once."""
+        sock = self.conn.sock
+        if sock is not None:
+            import socket
+
+            try:  # the plain-socket call even for TLS: SSLSocket.shutdown would drop its TLS state under the reader
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def close(self) -> None:
         """Drop the connection: a half-read response must never go back to the pool."""
         resp, self.resp = self.resp, None
@@ -1453,8 +1476,14 @@ class _Proxy:
         from urllib.parse import unquote, urlsplit
 
         parts = urlsplit(url if "://" in url else "http://" + url)
-        self.host = parts.hostname or ""
-        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            self.host = parts.hostname or ""
+            self.port = parts.port or (443 if parts.scheme == "https" else 80)
+            self.host.encode("idna")
+        except (ValueError, UnicodeError):  # the value is not echoed: a proxy URL may carry a password
+            raise ConfigError(
+                "the proxy set in the environment (HTTPS_PROXY, HTTP_PROXY, …) is not a valid URL"
+            ) from None
         self.auth: Optional[str] = None
         if parts.username is not None:
             import base64
@@ -1569,14 +1598,19 @@ class _Transport:
                     "This Python was built without the ssl module, so https:// URLs can't be used. "
                     "Install a Python with ssl support (e.g. the python3 package of your system)."
                 ) from None
-            ctx = ssl.create_default_context(cafile=self.config.ca_file)
-            if not self.config.ca_file:
-                cafile = self.environ.get("SSL_CERT_FILE")
-                capath = self.environ.get("SSL_CERT_DIR")
-                cafile = cafile if cafile and os.path.isfile(cafile) else None
-                capath = capath if capath and os.path.isdir(capath) else None
-                if cafile or capath:
-                    ctx.load_verify_locations(cafile=cafile, capath=capath)
+            where = f"ca_file {self.config.ca_file!r}"
+            try:
+                ctx = ssl.create_default_context(cafile=self.config.ca_file)
+                if not self.config.ca_file:
+                    cafile = self.environ.get("SSL_CERT_FILE")
+                    capath = self.environ.get("SSL_CERT_DIR")
+                    cafile = cafile if cafile and os.path.isfile(cafile) else None
+                    capath = capath if capath and os.path.isdir(capath) else None
+                    where = f"SSL_CERT_FILE {cafile!r}" if cafile else f"SSL_CERT_DIR {capath!r}"
+                    if cafile or capath:
+                        ctx.load_verify_locations(cafile=cafile, capath=capath)
+            except (OSError, ValueError) as err:  # missing or unreadable file, not PEM (ssl.SSLError)
+                raise ConfigError(f"can't load the certificates of {where}: {_describe(err)}") from None
             self.ssl_context = ctx
         return self.ssl_context
 
@@ -2032,6 +2066,7 @@ class _StreamState:
         self.usage: Optional[AttrDict] = None
         self.done = False  # [DONE] seen, or every choice finished before the end
         self.objects = False  # decode chunks into AttrDicts (for chunks())
+        self.stopped = False  # close() from another thread while this one reads: end quietly
 
     @property
     def text(self) -> str:
@@ -2108,15 +2143,20 @@ class _StreamState:
             if self._finish and all(self._finish.values()):
                 self.done = True  # every choice finished: complete, only trailing usage missing
                 return
+            if self.stopped:
+                return
             raise StreamError(
                 "the stream ended before the answer was complete (no [DONE] and no finish_reason)",
                 hint="the text so far is in .partial",
             )
         except VeniceError as err:
+            if self.stopped:
+                return  # the connection was cut by close() from another thread
             err.partial = self.text
             err.request_id = err.request_id or self.meta.request_id
             raise
-        except (TypeError, AttributeError, KeyError, IndexError) as exc:  # a chunk of a shape no API sends
+        except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as exc:
+            # a chunk of a shape no API sends (a number for `usage`, JSON nested thousands deep…)
             raise StreamError(
                 f"the stream sent a chunk of an unexpected shape ({type(exc).__name__}: {exc})",
                 partial=self.text,
@@ -2344,8 +2384,16 @@ class ChatStream:
     # -- closing -------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop reading and release the connection (closed, unless the stream had ended)."""
-        self._gen.close()
+        """Stop reading and release the connection (closed, unless the stream had ended).
+
+        Safe from another thread while one iterates (a "stop" button): that loop then ends quietly.
+        """
+        try:
+            self._gen.close()
+        except ValueError:  # "generator already executing": another thread is reading
+            self._s.stopped = True
+            self._s._ex.abort()  # wakes its blocked read; it closes the connection itself
+            return
         if not self._s.done:
             self._s._ex.close()
 
@@ -2572,7 +2620,7 @@ def run_tool_calls(
         function becomes a message saying so (the model can react), never a crash.
     """
     if isinstance(calls, (ChatResponse, ChatStream)):
-        items: list[ToolCall] = calls.tool_calls
+        items: list[ToolCall] = calls.tool_calls or []
     elif isinstance(calls, dict):
         items = [ToolCall.from_dict(c) for c in calls.get("tool_calls") or ()]
     else:
@@ -2591,7 +2639,10 @@ def run_tool_calls(
             except Exception as exc:
                 content = f"Error: {type(exc).__name__}: {exc}"
             else:
-                content = result if isinstance(result, str) else json.dumps(result, default=str)
+                try:
+                    content = result if isinstance(result, str) else json.dumps(result, default=str)
+                except (TypeError, ValueError, RecursionError):  # non-str keys, a cycle, too deep
+                    content = str(result)
         messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
     return messages
 
@@ -2894,9 +2945,12 @@ class VeniceClient:
                 raise InvalidRequestError(f"params must be a dict, not {type(params).__name__}")
             from urllib.parse import urlencode
 
-            query = urlencode(
-                [(k, str(v).lower() if isinstance(v, bool) else v) for k, v in params.items() if v is not None]
-            )
+            try:
+                query = urlencode(
+                    [(k, str(v).lower() if isinstance(v, bool) else v) for k, v in params.items() if v is not None]
+                )
+            except (TypeError, ValueError) as err:  # a lone surrogate (UnicodeEncodeError), odd items()
+                raise InvalidRequestError(f"params can't be put in a URL: {err}") from None
             if query:
                 target += ("&" if "?" in target else "?") + query
         return target
@@ -2916,16 +2970,20 @@ class VeniceClient:
         method = method.upper()
         if not method.isalpha() or not method.isascii():
             raise InvalidRequestError(f"{method!r} is not an HTTP method")
-        for name, seconds in (("timeout", timeout), ("deadline", deadline)):
-            if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))):
-                raise InvalidRequestError(f"{name} must be a number of seconds, got {seconds!r}")
+        if timeout is not None:
+            timeout = _seconds("timeout", timeout, InvalidRequestError)
+        if deadline is not None:  # (one already passed, <= 0, raises APITimeoutError when checked)
+            if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or deadline != deadline:
+                raise InvalidRequestError(f"deadline must be a number of seconds, got {deadline!r}")
+            deadline = min(deadline, _MAX_WAIT)
         route = "/" + path.split("?")[0].strip("/")
         key = self.config.api_key if (method == "GET" and route in _KEYLESS_PATHS) else self.config.require_key()
         payload = None
         if body is not None:
             try:
                 payload = _json_encoder.encode(_strip_none(body)).encode("utf-8")
-            except (TypeError, ValueError) as err:  # an object json can't encode, NaN, a lone surrogate, a cycle
+            except (TypeError, ValueError, RecursionError) as err:  # an object json can't encode, NaN, a lone
+                # surrogate, a cycle (RecursionError in _strip_none), nesting too deep
                 raise InvalidRequestError(f"the request can't be sent as JSON: {err}") from None
         headers = self._headers(key, stream, payload is not None, extra_headers)
         target = self._target(path, params)
@@ -3021,9 +3079,20 @@ class VeniceClient:
         """Follow a redirect for GET only. Another host never gets the Authorization header."""
         from urllib.parse import urljoin, urlsplit
 
-        url = urljoin(f"{scheme}://{host}:{port}{target}", location)
-        parts = urlsplit(url)
         rid = ex.headers.get("cf-ray")
+        try:
+            url = urljoin(f"{scheme}://{host}:{port}{target}", location)
+            parts = urlsplit(url)
+            new_port = parts.port or (443 if parts.scheme == "https" else 80)
+            (parts.hostname or "").encode("idna")
+            (parts.path + parts.query).encode("ascii")
+        except (ValueError, UnicodeError):
+            raise VeniceAPIError(
+                f"the server redirected to an invalid URL: {_excerpt(location, 120)}",
+                status_code=status,
+                headers=ex.headers,
+                request_id=rid,
+            ) from None
         if method not in ("GET", "HEAD"):
             raise VeniceAPIError(
                 f"the server redirected a {method} request to {url}; not followed (the request would be re-sent)",
@@ -3036,7 +3105,6 @@ class VeniceClient:
             raise VeniceAPIError(
                 f"refusing to follow a redirect to {url}", status_code=status, headers=ex.headers, request_id=rid
             )
-        new_port = parts.port or (443 if parts.scheme == "https" else 80)
         if (parts.scheme, new_host, new_port) != (self._scheme, self._host, self._port):
             headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         return parts.scheme, new_host, new_port, parts.path + (f"?{parts.query}" if parts.query else ""), headers
@@ -3304,7 +3372,7 @@ def _check_messages(messages: Any) -> list[Any]:
                 f"messages[{i}] must be a dict with 'role' and 'content', got {type(msg).__name__}"
             )
         role = msg.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise InvalidRequestError(
                 f"messages[{i}] has {'no role' if role is None else f'role {role!r}'}; "
                 f"use one of {', '.join(sorted(_ROLES))}"
