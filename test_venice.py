@@ -1179,6 +1179,11 @@ def test_iter_sse_yields_each_event_as_soon_as_its_blank_line_arrives():
     assert seen == [("a", 2), ("b", 3), ("c", 4), ("d", 5)]
 
 
+def test_iter_sse_absurd_retry_is_ignored():
+    (event,) = venice.iter_sse([b"retry: " + b"9" * 5000 + b"\ndata: x\n\n"])  # int() refuses 4300+ digits
+    assert (event.data, event.retry) == ("x", None)
+
+
 def test_iter_sse_a_megabyte_line_is_linear():
     # Compared as a ratio of best-of-5 times, so a slow or busy machine (or tracemalloc) doesn't fail it.
     def best(n, size):
@@ -1484,6 +1489,14 @@ def test_stream_odd_chunk_shapes(fake, client):
         list(client.chat.complete("x", model="m", stream=True))
     assert "unexpected shape" in str(info.value) and info.value.partial == "so far"
     assert info.value.request_id == "r-1"
+    fake.script.append(stream_reply(ev(_chunk("so far")), ev({"choices": [], "usage": "abc"}), ev(b"[DONE]")))
+    with pytest.raises(venice.StreamError, match="unexpected shape"):
+        list(client.chat.complete("x", model="m", stream=True))
+    # lax values that are still readable: an index of null, reasoning that is not text
+    lax = {"choices": [{"index": None, "delta": {"content": "B", "reasoning_content": 5}, "finish_reason": "stop"}]}
+    fake.script.append(stream_reply(ev(_chunk("A")), ev(lax), ev(b"[DONE]")))
+    with client.chat.complete("x", model="m", stream=True) as stream:
+        assert "".join(stream) == "AB" and stream.reasoning is None and stream.response.text == "AB"
 
 
 def test_stream_close_from_another_thread_ends_the_loop_quietly(fake, client):
@@ -1575,6 +1588,19 @@ def test_complete_200_that_is_no_chat_completion_raises(fake, client, body, says
     assert says in str(info.value) and info.value.status_code == 200 and info.value.request_id == "8c1f-TEST"
     if isinstance(body, dict) and "error" in body:
         assert info.value.code == "model_overloaded"
+
+
+def test_odd_200_bodies_nested_too_deep_or_with_odd_fields(fake, client):
+    fake.script.append(lambda h: h._send(200, b"[" * 100_000 + b"]" * 100_000))
+    with pytest.raises(venice.VeniceAPIError, match="not valid JSON"):
+        client.chat.complete("q", model="m")
+    part = {"choices": [{"message": {"content": [{"type": "text", "text": 5}]}}]}
+    fake.script.append(lambda h: h._send(200, part))
+    assert client.chat.complete("q", model="m").text == "5"
+    row = {"id": "m", "context_length": float("nan"), "model_spec": {"maxCompletionTokens": float("inf")}}
+    fake.get_script.append(lambda h: h._send(200, json.dumps({"data": [row]}).encode()))
+    (model,) = client.models.list()
+    assert (model.context_length, model.max_completion_tokens) == (None, None)
 
 
 def test_complete_tool_calls_non_streamed(fake, client):
@@ -1966,6 +1992,18 @@ def test_openai_extra_headers_query_and_timeout(fake):
     assert path == "/api/v1/chat/completions?debug=1" and headers["X-Trace"] == "t1" and headers["X-App"] == "demo"
 
 
+def test_openai_bad_extra_body_and_functions(fake):
+    client = venice.OpenAI(api_key=KEY, base_url=fake.url)
+    messages = [{"role": "user", "content": "x"}]
+    with pytest.raises(venice.InvalidRequestError, match="extra_body must be a dict"):
+        client.chat.completions.create(model="m", messages=messages, extra_body="ab")
+    with pytest.raises(venice.InvalidRequestError, match="extra_body must be a dict"):
+        client.embeddings.create(model="e", input="x", extra_body=["a"])
+    with pytest.raises(venice.InvalidRequestError, match="functions must be a list"):
+        client.chat.completions.create(model="m", messages=messages, functions=5)
+    assert fake.requests == []
+
+
 def test_openai_legacy_functions_become_tools(fake):
     client = venice.OpenAI(api_key=KEY, base_url=fake.url)
     client.chat.completions.create(
@@ -2110,6 +2148,7 @@ def test_proxy_answers_bad_requests_itself(fake, proxy):
     port, _ = proxy
     cases = [  # json.dumps writes NaN, which Python's json reads back; Venice's JSON has no NaN
         ({**LETTA_BODY, "temperature": float("nan")}, 400, "Out of range float values"),
+        ({**LETTA_BODY, "functions": 5}, 400, "functions must be a list"),
         ({**LETTA_BODY, "venice_parameters": ["x"]}, 400, "venice_parameters is not an object"),
         ([LETTA_BODY], 400, "not a JSON object"),
     ]
@@ -2119,6 +2158,11 @@ def test_proxy_answers_bad_requests_itself(fake, proxy):
         assert resp.status == status and fragment in error["message"] and error["type"] == "invalid_request_error"
     import http.client
 
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("POST", "/v1/chat/completions", b"{}", {"Content-Length": "-1"})
+    resp = conn.getresponse()
+    assert resp.status == 400 and "negative Content-Length" in json.loads(resp.read())["error"]["message"]
+    conn.close()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("DELETE", "/v1/models")
     resp = conn.getresponse()

@@ -1127,8 +1127,8 @@ class Model:
             owned_by=row.get("owned_by"),
             created=row.get("created"),
             name=spec.get("name"),
-            context_length=int(ctx) if isinstance(ctx, (int, float)) else None,
-            max_completion_tokens=int(mct) if isinstance(mct, (int, float)) else None,
+            context_length=int(ctx) if isinstance(ctx, (int, float)) and 0 <= ctx < 1e15 else None,
+            max_completion_tokens=int(mct) if isinstance(mct, (int, float)) and 0 <= mct < 1e15 else None,
             capabilities=dict(capabilities) if isinstance(capabilities, dict) else {},
             traits=list(traits) if isinstance(traits, list) else [],
             pricing=dict(pricing) if isinstance(pricing, dict) else {},
@@ -1260,7 +1260,7 @@ def _content_text(content: Any) -> Optional[str]:
     if content is None or isinstance(content, str):
         return content
     if isinstance(content, list):  # content parts
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
     return str(content)
 
 
@@ -1934,7 +1934,7 @@ class _SSEDecoder:
                 self.last_id = value.decode("utf-8", "replace")
         elif name == b"retry":
             if value.isdigit():  # ASCII digits only, as the spec says
-                self._retry = int(value)
+                self._retry = int(value) if len(value) < 20 else None  # (int() refuses 4300+ digits)
 
     def _dispatch(self, out: list[tuple[str, str, Optional[str], Optional[int]]]) -> None:
         data, etype, retry = self._data, self._event, self._retry
@@ -2216,6 +2216,8 @@ class _StreamState:
         out = None
         for choice in chunk.get("choices") or ():
             index = choice.get("index", 0)
+            if type(index) is not int:
+                index = 0  # (an index of null or "0" from a lax server: the first choice)
             delta = choice.get("delta") or {}
             content = delta.get("content")
             if content and type(content) is not str:  # content parts, from some OpenAI-style servers
@@ -2238,7 +2240,8 @@ class _StreamState:
                 if key in ("content", "role") or value is None:
                     continue
                 if key == "reasoning_content":
-                    self._reasonings.setdefault(index, []).append(value)
+                    if isinstance(value, str):
+                        self._reasonings.setdefault(index, []).append(value)
                 elif key == "tool_calls":
                     self._tools.setdefault(index, _ToolCallAssembler()).add(value)
                 else:
@@ -2872,7 +2875,7 @@ class VeniceClient:
             if data[:3] == _BOM:
                 data = data[3:]
             value = _json_objects.decode(data.decode("utf-8"))  # JSON is UTF-8 (RFC 8259)
-        except ValueError:
+        except (ValueError, RecursionError):  # (RecursionError: nested thousands deep)
             text = data.decode("utf-8", "replace")
             raise VeniceAPIError(
                 f"{where} with a body that is not valid JSON ({ctype or 'no content type'}): {_excerpt(text)}",
@@ -3412,7 +3415,7 @@ class Completions:
             (``chunk.choices[0].delta.content``) that is also a context manager.
         """
         body = _venice_chat_body({**kwargs, "model": model, "messages": _check_messages(messages)})
-        body.update(extra_body or {})
+        body.update(_extra_body(extra_body))
         result = _chat_call(self._client, body, stream, timeout, None, extra_headers, extra_query)
         return _ChunkStream(result) if stream else result
 
@@ -3489,6 +3492,12 @@ EMBEDDING_REQUEST_KEYS: Final = frozenset({"dimensions", "encoding_format", "inp
 _dropped_logged: set[str] = set()
 
 
+def _extra_body(extra: Any) -> Mapping[str, Any]:
+    if extra is not None and not hasattr(extra, "items"):
+        raise InvalidRequestError(f"extra_body must be a dict, got {type(extra).__name__}")
+    return extra or {}
+
+
 def _venice_chat_body(body: Mapping[str, Any], dropped: Optional[list[str]] = None) -> dict[str, Any]:
     """Make an OpenAI-style chat request acceptable to Venice's strict schema.
 
@@ -3496,8 +3505,13 @@ def _venice_chat_body(body: Mapping[str, Any], dropped: Optional[list[str]] = No
     ``tools``/``tool_choice``, and top-level keys Venice does not know (``logit_bias``,
     ``service_tier``, ``modalities``, ``prediction``, …) are dropped and logged once each.
     """
-    out = _strip_none(dict(body))
+    try:
+        out = _strip_none(dict(body))
+    except RecursionError:
+        raise InvalidRequestError("the request is nested too deeply (or refers to itself)") from None
     if "functions" in out and "tools" not in out:
+        if not isinstance(out["functions"], list):
+            raise InvalidRequestError(f"functions must be a list of function dicts, got {out['functions']!r:.60}")
         out["tools"] = [{"type": "function", "function": f} for f in out.pop("functions")]
     if "function_call" in out and "tool_choice" not in out:
         fc = out.pop("function_call")
@@ -3566,7 +3580,7 @@ class Embeddings:
         Returns:
             The OpenAI-shaped response (``r.data[0].embedding``, ``r.usage``), with ``.meta``.
         """
-        body = {"input": input, "model": model, **kwargs, **(extra_body or {})}
+        body = {"input": input, "model": model, **kwargs, **_extra_body(extra_body)}
         body = {k: v for k, v in body.items() if k in EMBEDDING_REQUEST_KEYS}
         response = self._client._json("POST", "/embeddings", body, extra_query, headers=extra_headers, timeout=timeout)
         _data(response, list, "POST /embeddings")
@@ -3781,12 +3795,14 @@ def start_proxy(
                 return
             try:
                 length = int(self.headers.get("Content-Length") or 0)
+                if length < 0:
+                    raise ValueError("negative Content-Length")
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if not isinstance(body, dict):
                     raise ValueError("not a JSON object")
                 if not isinstance(body.get("venice_parameters") or {}, dict):
                     raise ValueError("venice_parameters is not an object")
-            except ValueError as err:
+            except (ValueError, RecursionError) as err:
                 self._reply(400, _openai_error(400, f"the request body is not a JSON object: {err}"))
                 self._log(400, None, started)
                 return
@@ -3795,7 +3811,11 @@ def start_proxy(
                 self._forward(data, "/embeddings", False, started, data.get("model"), ())
             elif path == "/chat/completions":
                 dropped: list[str] = []
-                data = _venice_chat_body(body, dropped)
+                try:
+                    data = _venice_chat_body(body, dropped)
+                except InvalidRequestError as err:
+                    self._fail(err, started, None)
+                    return
                 if model:
                     data["model"] = model
                 data["venice_parameters"] = {**forced, **data.get("venice_parameters", {}), **(venice_parameters or {})}
