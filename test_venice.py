@@ -2247,6 +2247,27 @@ def test_proxy_bad_or_busy_port_is_a_usage_error(fake_env):
     assert result.stderr.startswith(f"venice: error: can't listen on 127.0.0.1:{port} (")  # strerror's words vary
 
 
+def test_proxy_on_ipv6_loopback_and_unusable_addresses(fake):
+    import http.client
+
+    upstream = venice.VeniceClient(KEY, base_url=fake.url)
+    try:
+        server = venice.start_proxy("::1", 0, client=upstream, log=None)
+    except venice.ConfigError:
+        pytest.skip("no IPv6 loopback here")
+    try:
+        conn = http.client.HTTPConnection("::1", server.server_address[1], timeout=10)
+        conn.request("GET", "/v1/models")
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(venice.ConfigError, match="can't listen on 192.0.2.1:0"):  # not ours: EADDRNOTAVAIL
+        venice.start_proxy("192.0.2.1", 0, client=upstream, proxy_key="k", log=None)
+    upstream.close()
+
+
 def test_proxy_key_is_required_when_set(fake, fake_env):
     server = venice.start_proxy("127.0.0.1", 0, client=venice.VeniceClient(KEY, base_url=fake.url), proxy_key="local-secret")
     port = server.server_address[1]

@@ -3697,7 +3697,7 @@ def start_proxy(
     Returns:
         The ``http.server.ThreadingHTTPServer``; stop it with ``shutdown()`` and ``server_close()``.
     Raises:
-        ConfigError: A non-loopback ``host`` without ``proxy_key``.
+        ConfigError: A non-loopback ``host`` without ``proxy_key``, or an address it can't listen on.
     """
     import http.server
 
@@ -3882,8 +3882,16 @@ def start_proxy(
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
 
-    server = http.server.ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    import socket
+
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET  # "::1" too
+
+    try:
+        server = Server((host, port), Handler)
+    except (OSError, OverflowError) as err:  # address in use, no such address, a bad port
+        raise ConfigError(f"can't listen on {host}:{port} ({getattr(err, 'strerror', None) or err})") from None
     if background:
         threading.Thread(target=server.serve_forever, name="venice-proxy", daemon=True).start()
     return server
@@ -4463,23 +4471,21 @@ def _cli_proxy(argv: list[str], ui: _UI) -> int:
             params[name] = raw
     client = _cli_client(args, ui)
     client.config.require_key()
-    try:
-        server = start_proxy(
-            args.host,
-            args.port,
-            client=client,
-            proxy_key=args.proxy_key,
-            model=args.model,
-            venice_parameters=params,
-            log=None if args.quiet else ui.err,
-            background=False,
-        )
-    except OSError as err:  # address in use, no such address, a privileged port
-        raise ConfigError(f"can't listen on {args.host}:{args.port} ({err.strerror or err})") from None
+    server = start_proxy(
+        args.host,
+        args.port,
+        client=client,
+        proxy_key=args.proxy_key,
+        model=args.model,
+        venice_parameters=params,
+        log=None if args.quiet else ui.err,
+        background=False,
+    )
     host, port = server.server_address[:2]
     if not _is_loopback(args.host):
         ui.err(f"warning: listening on {args.host}: clients must send the proxy key as their bearer token", "33")
-    ui.err(f"venice proxy: http://{host}:{port}/v1 -> {client.config.base_url} (Ctrl-C stops it)")
+    shown = f"[{host}]" if ":" in host else host
+    ui.err(f"venice proxy: http://{shown}:{port}/v1 -> {client.config.base_url} (Ctrl-C stops it)")
     try:
         server.serve_forever()
     finally:
