@@ -530,6 +530,24 @@ def test_parse_dotenv_bad_quoted_value_costs_only_its_own_line():
     assert [str(w.message) for w in caught] == [f".env: line {n} is not KEY=VALUE; skipped" for n in (1, 3, 5)]
 
 
+def test_parse_dotenv_unterminated_quote_in_a_long_file_stays_linear():
+    started = time.monotonic()
+    with pytest.warns(UserWarning):
+        values = venice.parse_dotenv('A="never closed\n' + "B=1\n" * 20_000)
+    assert values == {"B": "1"} and time.monotonic() - started < 10  # rescanning per line took minutes
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+def test_env_file_that_is_a_fifo_is_not_read(tmp_path):
+    fifo = tmp_path / "env.fifo"
+    os.mkfifo(fifo)
+    result = []
+    reader = threading.Thread(target=lambda: result.append(venice.load_config(env_file=str(fifo), environ={})), daemon=True)
+    reader.start()
+    reader.join(5)
+    assert result and result[0].api_key is None  # opening a FIFO for reading would block forever
+
+
 def test_load_config_never_mutates_environ(tmp_path):
     dotenv = write(tmp_path / "x.env", "VENICE_API_KEY=dotenv-key-123456\nOTHER=1\n")
     before = dict(os.environ)
@@ -651,6 +669,7 @@ def test_headers_user_agent_auth_and_json(fake):
         ("X-A", "snow \u2603", "latin-1 only"),
         ("X-A", 5, "must have a str value"),
         ("X-A", ["a"], "must have a str value"),
+        ("Content-Length", "5", "is set by venice.py"),  # a second length would desync the connection
     ],
 )
 def test_bad_headers_refused_before_sending(fake, name, value, says):

@@ -683,17 +683,18 @@ def _dotenv_unescape(value: str) -> str:
     return "".join(out)
 
 
-def _close_quote(text: str, quote: str) -> int:
-    """Index of the closing quote in ``text`` (backslash escapes count inside double quotes)."""
-    i = 0
+def _close_quote(text: str, quote: str, start: int = 0) -> tuple[int, int]:
+    """Index of the closing quote in ``text`` from ``start`` (backslash escapes count inside double
+    quotes), or -1; and where to resume once more text is appended (so a long value stays linear)."""
+    i = start
     while i < len(text):
         if text[i] == "\\" and quote == '"':
             i += 2
             continue
         if text[i] == quote:
-            return i
+            return i, i
         i += 1
-    return -1
+    return -1, i
 
 
 def parse_dotenv(text: str, *, source: str = ".env") -> dict[str, str]:
@@ -733,11 +734,11 @@ def parse_dotenv(text: str, *, source: str = ".env") -> dict[str, str]:
             rest = raw.lstrip(" \t")
             if rest[:1] in ("'", '"'):
                 quote, buf = rest[0], rest[1:]
-                end = _close_quote(buf, quote)
+                end, resume = _close_quote(buf, quote)
                 while end < 0 and i < len(lines):  # a quoted value may span lines
                     buf += "\n" + lines[i]
                     i += 1
-                    end = _close_quote(buf, quote)
+                    end, resume = _close_quote(buf, quote, resume)
                 after = buf[end + 1 :].strip() if end >= 0 else "x"
                 if end >= 0 and (not after or after.startswith("#")):
                     value = _dotenv_unescape(buf[:end]) if quote == '"' else buf[:end]
@@ -757,6 +758,8 @@ def _read_env_file(path: str, source: str, *, private: bool = False) -> dict[str
     """Read and parse a KEY=VALUE file; a missing or unreadable file is an empty one."""
     import warnings
 
+    if not os.path.isfile(path):  # missing, a folder, or a FIFO that would block the read
+        return {}
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             if private and os.name == "posix":
@@ -2674,6 +2677,8 @@ def _check_header(name: Any, value: Any) -> None:
     misreads the whole header block (a name with a space hides the headers after it)."""
     if not isinstance(name, str) or not name or not _TOKEN.issuperset(name):
         raise ConfigError(f"header name {name!r} is not a valid HTTP token; refusing to send it")
+    if name.lower() in ("content-length", "transfer-encoding"):  # a second framing header desyncs the request
+        raise ConfigError(f"header {name} is set by venice.py from the body; don't pass it")
     # The value is not echoed: custom headers often carry secrets.
     if not isinstance(value, str):
         raise ConfigError(f"header {name} must have a str value, not {type(value).__name__}")
