@@ -2428,6 +2428,19 @@ def test_cli_auth_set_rejected_key_is_not_stored(fake, fake_env, tmp_path):
     assert code == 0 and (tmp_path / "config" / "venice" / "credentials").read_text() == "VENICE_API_KEY=sk-other-key-999\n"
 
 
+def test_cli_auth_keeps_other_lines_byte_for_byte_and_reports_unwritable_paths(fake, fake_env, tmp_path):
+    path = tmp_path / "config" / "venice" / "credentials"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"# caf\xe9 (latin-1)\nVENICE_MODEL=m\nVENICE_API_KEY=old-key-123456\n")
+    code, _, err = run_cli(["auth", "set", "--no-verify", "sk-new-key-123456"], fake_env)
+    assert code == 0, err
+    assert path.read_bytes() == b"# caf\xe9 (latin-1)\nVENICE_MODEL=m\nVENICE_API_KEY=sk-new-key-123456\n"
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    code, _, err = run_cli(["auth", "set", "--no-verify", "sk-new-key-123456"], {**fake_env, "XDG_CONFIG_HOME": str(blocked)})
+    assert code == 2 and err.startswith(f"venice: error: can't update the credentials file {blocked}")
+
+
 def test_cli_exit_codes_and_no_tracebacks(fake, fake_env, tmp_path):
     code, _, err = run_cli(["-m", "no-such-model", "hi"], fake_env)
     assert code == 1 and err.startswith("venice: error: 404 Not Found: Specified model not found (request id 8c1f-TEST)")

@@ -4241,7 +4241,7 @@ def _interactive(client: VeniceClient, model: str, args: Any, options: dict[str,
                 try:
                     with open(os.path.expanduser(arg), "w", encoding="utf-8") as fh:
                         json.dump({"model": model, "messages": convo}, fh, indent=2, ensure_ascii=False)
-                except OSError as err:
+                except (OSError, ValueError) as err:  # (ValueError: a NUL in the path)
                     ui.err(f"could not save: {err}")
                 else:
                     ui.out(f"saved {len(convo)} messages to {arg}\n")
@@ -4414,10 +4414,17 @@ def _write_credentials(path: str, key: Optional[str]) -> bool:
     """Set (or, with ``None``, remove) VENICE_API_KEY in the credentials file, atomically, mode 0600.
 
     Other lines are kept. Returns whether the file held a key before."""
+    try:
+        return _rewrite_credentials(path, key)
+    except OSError as err:  # a folder where the file should be, a read-only disk, …
+        raise ConfigError(f"can't update the credentials file {path}: {err.strerror or err}") from None
+
+
+def _rewrite_credentials(path: str, key: Optional[str]) -> bool:
     import tempfile
 
-    try:
-        with open(path, encoding="utf-8") as fh:
+    try:  # surrogateescape: other lines go back byte for byte, even if they are not UTF-8
+        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
             lines = fh.read().splitlines()
     except FileNotFoundError:
         lines = []
@@ -4431,7 +4438,7 @@ def _write_credentials(path: str, key: Optional[str]) -> bool:
     os.makedirs(folder, mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".credentials-")  # created with mode 0600
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
             fh.write("".join(line + "\n" for line in kept))
             fh.flush()
             os.fsync(fh.fileno())
