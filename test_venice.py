@@ -1198,6 +1198,13 @@ def test_iter_sse_yields_each_event_as_soon_as_its_blank_line_arrives():
     assert seen == [("a", 2), ("b", 3), ("c", 4), ("d", 5)]
 
 
+def test_iter_sse_takes_a_whole_body_or_text_blocks():
+    expected = [venice.ServerSentEvent("message", "a", None, None), venice.ServerSentEvent("message", "é", None, None)]
+    assert list(venice.iter_sse(b"data: a\n\ndata: \xc3\xa9\n\n")) == expected
+    assert list(venice.iter_sse("data: a\n\ndata: é\n\n")) == expected
+    assert list(venice.iter_sse([bytearray(b"data: a\n\nda"), "ta: é\n\n"])) == expected
+
+
 def test_iter_sse_absurd_retry_is_ignored():
     (event,) = venice.iter_sse([b"retry: " + b"9" * 5000 + b"\ndata: x\n\n"])  # int() refuses 4300+ digits
     assert (event.data, event.retry) == ("x", None)
@@ -1620,6 +1627,18 @@ def test_odd_200_bodies_nested_too_deep_or_with_odd_fields(fake, client):
     fake.get_script.append(lambda h: h._send(200, json.dumps({"data": [row]}).encode()))
     (model,) = client.models.list()
     assert (model.context_length, model.max_completion_tokens) == (None, None)
+
+
+def test_chat_response_properties_survive_odd_shapes():
+    for body in ({"choices": [5]}, {"choices": [{"message": 5}]}, {"choices": [{"message": {"tool_calls": 5}}]}):
+        r = venice.ChatResponse(body)
+        assert (r.text, r.reasoning, r.tool_calls, r.finish_reason) == (None, None, [], None)
+    r = venice.ChatResponse({"choices": [{"message": {"tool_calls": [5, {"id": "c", "function": {"name": "f"}}]}}]})
+    assert [c.name for c in r.tool_calls] == ["f"] and venice.run_tool_calls(venice.ChatResponse({"choices": [5]}), []) == []
+
+
+def test_retry_delay_for_absurd_attempt_numbers_is_capped():
+    assert venice.retry_delay(venice.RetryPolicy(), 1100, {}, 0.0, 0.0) == 8.0
 
 
 def test_complete_tool_calls_non_streamed(fake, client):

@@ -1285,10 +1285,9 @@ class ChatResponse(AttrDict):
     @property
     def message(self) -> Optional[AttrDict]:
         """The first choice's ``message`` (``None`` when there is no choice)."""
-        choices = self.get("choices")
-        if not choices:
-            return None
-        return self["choices"][0].message  # type: ignore[no-any-return]
+        first = self._first()
+        message = first.get("message") if first is not None else None
+        return message if isinstance(message, AttrDict) else None
 
     @property
     def text(self) -> Optional[str]:
@@ -1313,14 +1312,19 @@ class ChatResponse(AttrDict):
     @property
     def tool_calls(self) -> list[ToolCall]:
         """The first choice's tool calls as ``ToolCall`` objects (``[]`` if none)."""
-        msg = self.message
-        return [ToolCall.from_dict(c) for c in (msg.get("tool_calls") or ())] if msg is not None else []
+        calls = self.message.get("tool_calls") if self.message is not None else None
+        return [ToolCall.from_dict(c) for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
 
     @property
     def finish_reason(self) -> Optional[str]:
         """The first choice's ``finish_reason``, or ``None``."""
+        first = self._first()
+        return first.get("finish_reason") if first is not None else None
+
+    def _first(self) -> Optional[AttrDict]:
         choices = self.get("choices")
-        return choices[0].get("finish_reason") if choices else None
+        first = choices[0] if isinstance(choices, list) and choices else None
+        return first if isinstance(first, AttrDict) else None
 
     @property
     def usage(self) -> Optional[AttrDict]:
@@ -1845,7 +1849,7 @@ def retry_delay(
     asked = _retry_after(headers, now)
     if asked is not None:
         return asked if asked <= policy.max_retry_after else None
-    return float(min(policy.backoff_max, policy.backoff_base * 2.0**attempt) * (1.0 - rand))
+    return float(min(policy.backoff_max, policy.backoff_base * 2.0 ** min(attempt, 60)) * (1.0 - rand))
 
 
 ###############################################################################
@@ -1947,7 +1951,7 @@ class _SSEDecoder:
             out.append((name, b"\n".join(data).decode("utf-8", "replace"), self.last_id, retry))
 
 
-def iter_sse(chunks: Iterable[bytes]) -> Iterator[ServerSentEvent]:
+def iter_sse(chunks: Union[Iterable[bytes], bytes, str]) -> Iterator[ServerSentEvent]:
     """Parse a ``text/event-stream`` given as bytes blocks cut anywhere.
 
     Follows the WHATWG HTML rules exactly: CR, LF and CRLF line ends (also split across blocks), a
@@ -1957,12 +1961,18 @@ def iter_sse(chunks: Iterable[bytes]) -> Iterator[ServerSentEvent]:
     as soon as the blank line that ends it has been read.
 
     Args:
-        chunks: Blocks of the body as they arrive (a socket, a file, a list).
+        chunks: Blocks of the body as they arrive (a socket, a file, a list), or the whole body as
+            one ``bytes`` or ``str``. Text blocks are encoded as UTF-8.
     Yields:
         ``ServerSentEvent`` objects; ``id`` is the last event id so far (it persists).
     """
     decoder = _SSEDecoder()
-    for block in chunks:
+    blocks: Iterable[Any] = [chunks] if isinstance(chunks, (bytes, bytearray, str)) else chunks
+    for block in blocks:
+        if isinstance(block, str):
+            block = block.encode("utf-8", "surrogatepass")
+        elif not isinstance(block, bytes):
+            block = bytes(block)  # bytearray, memoryview
         for event, data, last_id, retry in decoder.feed(block):
             yield ServerSentEvent(event, data, last_id, retry)
 
