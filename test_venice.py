@@ -548,6 +548,42 @@ def test_env_file_that_is_a_fifo_is_not_read(tmp_path):
     assert result and result[0].api_key is None  # opening a FIFO for reading would block forever
 
 
+@pytest.mark.parametrize(
+    "kwargs, says",
+    [
+        ({"config": "x"}, "config must be a Config"),
+        ({"retry": "x"}, "retry must be a RetryPolicy"),
+        ({"default_headers": "X-A: 1"}, "default_headers must be a dict"),
+        ({"env_file": 3}, "env_file must be a path or False"),
+    ],
+)
+def test_client_arguments_of_the_wrong_type(kwargs, says):
+    with pytest.raises(venice.ConfigError, match=says):
+        venice.VeniceClient(KEY, base_url="http://127.0.0.1:9/v1", **kwargs)
+    with pytest.raises(venice.ConfigError, match="ssl_context must be an ssl.SSLContext"):
+        venice.load_config(api_key=KEY, ssl_context="x", env_file=False, environ={})
+
+
+def test_key_pasted_into_base_url_is_masked_in_the_error():
+    with pytest.raises(venice.ConfigError) as info:
+        venice.load_config(api_key=KEY, base_url=f"http://example.com/{KEY}", env_file=False, environ={})
+    assert KEY not in str(info.value) and "sk-…1234" in str(info.value)
+
+
+def test_parse_dotenv_takes_bytes():
+    assert venice.parse_dotenv(b"A=caf\xc3\xa9\n") == {"A": "café"}
+
+
+def test_malformed_proxy_variable_is_a_config_error(fake, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://user:secret@[::1")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with venice.VeniceClient(KEY, base_url=fake.url.replace("127.0.0.1", "localhost")) as c:
+        with pytest.raises(venice.ConfigError, match="proxy set in the environment") as info:
+            c.models.list()
+    assert "secret" not in str(info.value)
+
+
 def test_load_config_never_mutates_environ(tmp_path):
     dotenv = write(tmp_path / "x.env", "VENICE_API_KEY=dotenv-key-123456\nOTHER=1\n")
     before = dict(os.environ)
@@ -1694,6 +1730,7 @@ def test_complete_strips_nulls_and_passes_kwargs(fake, client):
         ({"messages": "x", "max_tokens": 0}, "max_tokens must be a whole number >= 1"),
         ({"messages": "x", "model": 5}, "model must be a model id string"),
         ({"messages": "x", "tools": [5]}, "tools[0] must be a tool dict or a function"),
+        ({"messages": "x", "tools": 5}, "tools must be a list"),
         ({"messages": "x", "venice_parameters": [1]}, "venice_parameters must be a dict"),
         ({"messages": [{"role": "user", "content": b"x"}]}, "can't be sent as JSON: Object of type bytes"),
         ({"messages": "x", "top_p": float("nan")}, "can't be sent as JSON: Out of range float"),
@@ -1735,6 +1772,9 @@ def test_cyclic_or_too_deep_bodies_are_refused_before_sending(fake, client):
         (("GE T", "/models"), {}, "'GE T' is not an HTTP method"),
         (("GET", "/models"), {"params": [("type", "text")]}, "params must be a dict, not list"),
         (("GET", "/models"), {"params": {"q": "\ud800"}}, "params can't be put in a URL"),
+        ((None, "/models"), {}, "method and path must be strings"),
+        (("GET", b"/models"), {}, "method and path must be strings"),
+        (("GET", "/models"), {"headers": "X-A: 1"}, "headers must be a dict"),
         (("POST", "/embeddings"), {"json": {"input": object()}}, "can't be sent as JSON"),
     ],
 )

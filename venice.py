@@ -549,30 +549,31 @@ def _is_loopback(host: str) -> bool:
     return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() and int(p) < 256 for p in parts)
 
 
-def _check_base_url(url: Any) -> str:
+def _check_base_url(url: Any, key: Optional[str] = None) -> str:
     from urllib.parse import urlsplit
 
     if not isinstance(url, str):
         raise ConfigError(f"base_url must be a string, got {type(url).__name__}")
+    shown = repr(url.replace(key, mask_key(key)) if key else url)  # never the key, even pasted into the URL
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError as err:
-        shown = "(hidden: it has an @)" if "@" in url else repr(url)  # it may hold a password
+        shown = "(hidden: it has an @)" if "@" in url else shown  # it may hold a password
         raise ConfigError(f"base_url {shown} is not a valid URL: {err}") from None
     if "@" in parts.netloc:  # before any message that shows the URL
         raise ConfigError("base_url must not contain credentials; pass api_key instead")
     if parts.query or parts.fragment or url.endswith(("?", "#")):
-        raise ConfigError(f"base_url {url!r} must not have a query or fragment (paths are added after it)")
+        raise ConfigError(f"base_url {shown} must not have a query or fragment (paths are added after it)")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"base_url must be an https:// URL, got {url!r}")
+        raise ConfigError(f"base_url must be an https:// URL, got {shown}")
     try:
         parts.hostname.encode("idna")  # what http.client will do: an empty or 64+ character label fails
     except UnicodeError:
-        raise ConfigError(f"base_url {url!r} has an invalid host name") from None
+        raise ConfigError(f"base_url {shown} has an invalid host name") from None
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigError(
-            f"base_url {url!r} uses plain http://, which would send the API key in clear; "
+            f"base_url {shown} uses plain http://, which would send the API key in clear; "
             "use https:// (http:// is allowed only for localhost and 127.0.0.1)"
         )
     return url.rstrip("/")
@@ -620,7 +621,7 @@ class Config:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "api_key", _check_key(self.api_key))
-        object.__setattr__(self, "base_url", _check_base_url(self.base_url))
+        object.__setattr__(self, "base_url", _check_base_url(self.base_url, self.api_key))
         for name in ("timeout", "connect_timeout"):
             object.__setattr__(self, name, _seconds(name, getattr(self, name), ConfigError))
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
@@ -697,7 +698,7 @@ def _close_quote(text: str, quote: str, start: int = 0) -> tuple[int, int]:
     return -1, i
 
 
-def parse_dotenv(text: str, *, source: str = ".env") -> dict[str, str]:
+def parse_dotenv(text: Union[str, bytes], *, source: str = ".env") -> dict[str, str]:
     """Parse the text of a ``.env`` file into a dict. Never touches ``os.environ``.
 
     Understands what people write: ``KEY=value``, an ``export`` prefix, ``'single'`` quotes (literal),
@@ -707,7 +708,7 @@ def parse_dotenv(text: str, *, source: str = ".env") -> dict[str, str]:
     line number but never its content, which may be a secret.
 
     Args:
-        text: The file's content.
+        text: The file's content (``bytes`` are read as UTF-8).
         source: Name used in warnings (usually the file's path).
     Returns:
         The variables, later lines winning.
@@ -715,6 +716,8 @@ def parse_dotenv(text: str, *, source: str = ".env") -> dict[str, str]:
     import re
     import warnings
 
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode("utf-8", "replace")
     if text.startswith("\ufeff"):
         text = text[1:]
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
@@ -833,6 +836,8 @@ def load_config(
     }
     layers: list[tuple[str, Callable[[], Mapping[str, str]]]] = [("environment", lambda: env)]
     if env_file is not False:
+        if not isinstance(env_file, (str, os.PathLike, bool, type(None))):
+            raise ConfigError(f"env_file must be a path or False, not {type(env_file).__name__}")
         path = (
             os.path.join(os.curdir, ".env") if env_file is None or isinstance(env_file, bool) else os.fspath(env_file)
         )
@@ -854,6 +859,10 @@ def load_config(
             resolved[name] = _convert(name, raw, where)
             if name == "api_key":
                 key_source = source
+    if default_headers is not None and not hasattr(default_headers, "items"):
+        raise ConfigError(f"default_headers must be a dict, not {type(default_headers).__name__}")
+    if ssl_context is not None and not hasattr(ssl_context, "wrap_socket"):
+        raise ConfigError(f"ssl_context must be an ssl.SSLContext, not {type(ssl_context).__name__}")
     try:
         return Config(
             connect_timeout=connect_timeout if connect_timeout is not None else DEFAULT_CONNECT_TIMEOUT,
@@ -1482,8 +1491,8 @@ class _Proxy:
     def __init__(self, url: str) -> None:
         from urllib.parse import unquote, urlsplit
 
-        parts = urlsplit(url if "://" in url else "http://" + url)
         try:
+            parts = urlsplit(url if "://" in url else "http://" + url)
             self.host = parts.hostname or ""
             self.port = parts.port or (443 if parts.scheme == "https" else 80)
             self.host.encode("idna")
@@ -2762,6 +2771,8 @@ class VeniceClient:
         }
         if config is None:
             config = load_config(env_file=env_file, environ=environ, **overrides)  # type: ignore[arg-type]
+        elif not isinstance(config, Config):
+            raise ConfigError(f"config must be a Config (from load_config()), not {type(config).__name__}")
         else:
             given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
             if "api_key" in given:
@@ -2772,6 +2783,8 @@ class VeniceClient:
         self.config = config
         if retry is None:
             retry = RetryPolicy(max_retries=config.max_retries)
+        elif not isinstance(retry, RetryPolicy):
+            raise ConfigError(f"retry must be a RetryPolicy, not {type(retry).__name__}")
         elif max_retries is not None:
             retry = _replace(retry, max_retries=max_retries)
         self.retry = retry
@@ -2985,6 +2998,10 @@ class VeniceClient:
         deadline: Optional[float],
     ) -> tuple[_Exchange, bytes]:
         """Send with retries; return the 2xx exchange and its body (``b""`` unread when streaming)."""
+        if not isinstance(method, str) or not isinstance(path, str):
+            raise InvalidRequestError(f"method and path must be strings, got {method!r} and {path!r}")
+        if extra_headers is not None and not hasattr(extra_headers, "items"):
+            raise InvalidRequestError(f"headers must be a dict, not {type(extra_headers).__name__}")
         method = method.upper()
         if not method.isalpha() or not method.isascii():
             raise InvalidRequestError(f"{method!r} is not an HTTP method")
@@ -3297,6 +3314,10 @@ class Chat:
                 raise InvalidRequestError(f"max_tokens must be a whole number >= 1, got {max_tokens!r}")
             kwargs.setdefault("max_completion_tokens", max_tokens)
         if tools:
+            if not isinstance(tools, (list, tuple)):
+                raise InvalidRequestError(
+                    f"tools must be a list of tool dicts or functions, got {type(tools).__name__}"
+                )
             body["tools"] = [function_to_tool(t) if callable(t) and not isinstance(t, dict) else t for t in tools]
             for i, tool in enumerate(body["tools"]):
                 if not isinstance(tool, dict):
