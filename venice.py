@@ -1207,7 +1207,7 @@ class ToolCall:
             return {}
         try:
             value = json.loads(self.arguments)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             raise InvalidRequestError(
                 f"tool call {self.name!r} has invalid JSON arguments ({err}): {self.arguments[:200]!r}"
             ) from None
