@@ -1635,6 +1635,16 @@ def test_complete_non_streamed_text_reasoning_and_meta(fake, client):
     assert (r.text, r.finish_reason, r.tool_calls, r.message) == (None, None, [], None)
 
 
+def test_error_null_is_no_error(fake, client):
+    answer = {"error": None, "choices": [{"index": 0, "message": {"content": "fine"}, "finish_reason": "stop"}]}
+    fake.script.append(lambda h: h._send(200, answer))
+    assert client.chat.complete("q", model="m").text == "fine"
+    fake.script.append(stream_reply(ev({**_chunk("ok"), "error": None}), ev(_chunk(finish="stop")), ev(b"[DONE]")))
+    assert "".join(client.chat.complete("q", model="m", stream=True)) == "ok"
+    fake.get_script.append(lambda h: h._send(200, {"error": None, "data": {"default": "m"}}))
+    assert client.models.traits() == {"default": "m"}
+
+
 @pytest.mark.parametrize(
     "body, says",
     [

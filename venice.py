@@ -2146,7 +2146,7 @@ class _StreamState:
                             continue
                     if not isinstance(obj, dict):
                         continue
-                    if event == "error" or "error" in obj:
+                    if event == "error" or obj.get("error") is not None:  # ("error": null is no error)
                         raise self._stream_error(obj)
                     # Fast path: the usual chunk, one choice with a plain-text delta and nothing else.
                     choices = obj.get("choices")
@@ -3204,7 +3204,7 @@ class RawResponse:
 def _data(body: Any, kind: type, what: str) -> Any:
     """``body["data"]`` if it is a ``kind``; else the 200 answer is an error (an error object, or
     JSON of another shape), raised as ``VeniceAPIError`` instead of failing later in user code."""
-    data = body.get("data") if isinstance(body, dict) and "error" not in body else None
+    data = body.get("data") if isinstance(body, dict) and body.get("error") is None else None
     if isinstance(data, kind):
         return data
     meta = body.meta if isinstance(body, AttrDict) else None
@@ -3360,12 +3360,13 @@ def _chat_call(
     meta = client._meta(ex)
     if not stream:
         response = client._decode(ex, data, meta, expect_json=True, cls=ChatResponse)
-        if isinstance(response, dict) and "error" not in response and isinstance(response.get("choices", []), list):
+        ok = isinstance(response, dict) and response.get("error") is None  # ("error": null is no error)
+        if ok and isinstance(response.get("choices", []), list):
             return response  # (no `choices` at all reads as an answer with no text: .text is None)
         # A 200 carrying an error object (as streams do in band), or JSON that is no chat completion:
         # never hand it back as an answer whose text is just None.
         message, code, parsed = _parse_error_body(ex.status, data)
-        if not (isinstance(parsed, dict) and "error" in parsed):
+        if not (isinstance(parsed, dict) and parsed.get("error") is not None):
             message = f"the answer is not a chat completion: {_excerpt(data.decode('utf-8', 'replace'), 120)}"
         raise VeniceAPIError(
             message,
