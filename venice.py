@@ -2107,8 +2107,8 @@ class _StreamState:
         deadline = ex.timeouts.deadline is not None
         try:
             while True:
-                if deadline:
-                    ex.set_timeout(ex.timeouts.left(idle - (monotonic() - last_data)))
+                if deadline:  # (max: pings may have used up the idle time; that read then times out)
+                    ex.set_timeout(ex.timeouts.left(max(idle - (monotonic() - last_data), 0.001)))
                 try:
                     block = ex.read1()
                 except APITimeoutError as err:
