@@ -597,7 +597,8 @@ class Config:
         api_key: The Venice API key (``None`` if not configured; only some endpoints work then).
             Never shown by ``repr()``.
         base_url: API root, ``https://`` (``http://`` only for loopback hosts).
-        timeout: Read timeout in seconds: the longest silence allowed between bytes of a response.
+        timeout: Read timeout in seconds: the longest silence allowed between bytes of a response
+            (``float("inf")``: no limit).
         connect_timeout: Seconds allowed to connect (TCP and TLS).
         max_retries: Retries after the first attempt (0 turns retries off).
         default_model: Model used when a call names none (``VENICE_MODEL``).
@@ -2722,7 +2723,7 @@ class VeniceClient:
             (see ``load_config``). Endpoints that need a key raise ``ConfigError`` without one.
         base_url: API root (``https://``, or ``http://`` for loopback hosts only).
         timeout: Read timeout in seconds: the longest silence allowed between bytes (for streams,
-            between events that carry data).
+            between events that carry data); ``float("inf")``: no limit.
         connect_timeout: Seconds allowed to connect.
         max_retries: Retries after the first attempt (see ``RetryPolicy``).
         default_model: Model used when a call names none.
