@@ -564,6 +564,13 @@ def test_client_arguments_of_the_wrong_type(kwargs, says):
         venice.load_config(api_key=KEY, ssl_context="x", env_file=False, environ={})
 
 
+def test_infinite_timeout_means_no_limit(fake, monkeypatch):
+    monkeypatch.setenv("VENICE_TIMEOUT", "inf")
+    with venice.VeniceClient(KEY, base_url=fake.url, connect_timeout=float("inf"), env_file=False) as c:
+        assert c.config.timeout == c.config.connect_timeout == 1e8  # socket timeouts overflow far above
+        assert c.chat.complete("x", model="m", timeout=float("inf")).text == "Echo: x"
+
+
 def test_key_pasted_into_base_url_is_masked_in_the_error():
     with pytest.raises(venice.ConfigError) as info:
         venice.load_config(api_key=KEY, base_url=f"http://example.com/{KEY}", env_file=False, environ={})
