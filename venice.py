@@ -579,12 +579,23 @@ def _check_base_url(url: Any, key: Optional[str] = None) -> str:
     return url.rstrip("/")
 
 
+def _is_number(value: Any, whole: bool = False) -> bool:
+    """An int (or a float, unless ``whole``) and not a bool, which Python counts as an int."""
+    return not isinstance(value, bool) and isinstance(value, int if whole else (int, float))
+
+
+def _check_dict(name: str, value: Any, error: Any) -> None:
+    """Refuse a value that is neither ``None`` nor a mapping (before ``dict()`` fails on it bare)."""
+    if value is not None and not hasattr(value, "items"):
+        raise error(f"{name} must be a dict, not {type(value).__name__}")
+
+
 _MAX_WAIT = 1e8  # s (3 years): "no limit" (inf) lands here; socket timeouts overflow not far above
 
 
 def _seconds(name: str, value: Any, error: Any) -> float:
     """A timeout setting: a positive number (NaN refused), capped at ``_MAX_WAIT``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    if not _is_number(value) or not value > 0:
         raise error(f"{name} must be a positive number of seconds, got {value!r}")
     return min(float(value), _MAX_WAIT)
 
@@ -625,7 +636,7 @@ class Config:
         object.__setattr__(self, "base_url", _check_base_url(self.base_url, self.api_key))
         for name in ("timeout", "connect_timeout"):
             object.__setattr__(self, name, _seconds(name, getattr(self, name), ConfigError))
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+        if not _is_number(self.max_retries, whole=True) or self.max_retries < 0:
             raise ConfigError(f"max_retries must be a whole number >= 0, got {self.max_retries!r}")
 
     def __repr__(self) -> str:
@@ -860,8 +871,7 @@ def load_config(
             resolved[name] = _convert(name, raw, where)
             if name == "api_key":
                 key_source = source
-    if default_headers is not None and not hasattr(default_headers, "items"):
-        raise ConfigError(f"default_headers must be a dict, not {type(default_headers).__name__}")
+    _check_dict("default_headers", default_headers, ConfigError)
     if ssl_context is not None and not hasattr(ssl_context, "wrap_socket"):
         raise ConfigError(f"ssl_context must be an ssl.SSLContext, not {type(ssl_context).__name__}")
     try:
@@ -1810,11 +1820,11 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         for name in ("max_retries", "failure_budget"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            if not _is_number(value, whole=True) or value < 0:
                 raise ConfigError(f"RetryPolicy {name} must be a whole number >= 0, got {value!r}")
         for name in ("backoff_base", "backoff_max", "max_retry_after", "failure_window"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            if not _is_number(value) or not value >= 0:
                 raise ConfigError(f"RetryPolicy {name} must be a number of seconds >= 0, got {value!r}")
 
 
@@ -2582,7 +2592,6 @@ def function_to_tool(fn: Callable[..., Any]) -> dict[str, Any]:
     Returns:
         ``{"type": "function", "function": {"name", "description", "parameters"}}``.
     """
-    import functools
     import inspect
     import typing
 
@@ -2591,7 +2600,7 @@ def function_to_tool(fn: Callable[..., Any]) -> dict[str, Any]:
         signature = inspect.signature(fn)  # a partial's: the parameters still to be given
     except (TypeError, ValueError):  # some builtins have none
         raise InvalidRequestError(f"can't read the parameters of {fn!r}; pass a tool dict instead") from None
-    inner = fn.func if isinstance(fn, functools.partial) else fn  # hints and docstring
+    inner = _unwrapped(fn)
     try:
         hints = typing.get_type_hints(inner)
     except Exception:  # unresolvable forward references: fall back to untyped parameters
@@ -2620,12 +2629,17 @@ def function_to_tool(fn: Callable[..., Any]) -> dict[str, Any]:
 _TOOL_NAME = frozenset("-_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
+def _unwrapped(fn: Any) -> Any:
+    """A ``functools.partial``'s function (its name, hints and docstring describe the tool), else ``fn``."""
+    import functools
+
+    return fn.func if isinstance(fn, functools.partial) else fn
+
+
 def _tool_name(fn: Any) -> str:
     """A function's tool name. Venice's spec sets no rule; OpenAI's (letters, digits, ``_`` and
     ``-``, at most 64) is what models are trained on, so a lambda's ``<lambda>`` is refused."""
-    import functools
-
-    name = getattr(fn.func if isinstance(fn, functools.partial) else fn, "__name__", None)
+    name = getattr(_unwrapped(fn), "__name__", None)
     if not isinstance(name, str) or not name or len(name) > 64 or not _TOOL_NAME.issuperset(name):
         raise InvalidRequestError(f"{fn!r} has no usable tool name; use a named def or pass a tool dict")
     return name
@@ -2973,8 +2987,7 @@ class VeniceClient:
             raise InvalidRequestError(f"the path {path!r} has spaces, control or non-ASCII characters: URL-quote them")
         target = f"{self._prefix}/{path.lstrip('/')}"
         if params:
-            if not hasattr(params, "items"):
-                raise InvalidRequestError(f"params must be a dict, not {type(params).__name__}")
+            _check_dict("params", params, InvalidRequestError)
             from urllib.parse import urlencode
 
             try:
@@ -3001,15 +3014,14 @@ class VeniceClient:
         """Send with retries; return the 2xx exchange and its body (``b""`` unread when streaming)."""
         if not isinstance(method, str) or not isinstance(path, str):
             raise InvalidRequestError(f"method and path must be strings, got {method!r} and {path!r}")
-        if extra_headers is not None and not hasattr(extra_headers, "items"):
-            raise InvalidRequestError(f"headers must be a dict, not {type(extra_headers).__name__}")
+        _check_dict("headers", extra_headers, InvalidRequestError)
         method = method.upper()
         if not method.isalpha() or not method.isascii():
             raise InvalidRequestError(f"{method!r} is not an HTTP method")
         if timeout is not None:
             timeout = _seconds("timeout", timeout, InvalidRequestError)
         if deadline is not None:  # (one already passed, <= 0, raises APITimeoutError when checked)
-            if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or deadline != deadline:
+            if not _is_number(deadline) or deadline != deadline:
                 raise InvalidRequestError(f"deadline must be a number of seconds, got {deadline!r}")
             deadline = min(deadline, _MAX_WAIT)
         route = "/" + path.split("?")[0].strip("/")
@@ -3307,11 +3319,11 @@ class Chat:
         """
         body: dict[str, Any] = {"model": model, "messages": _check_messages(messages)}
         if temperature is not None:
-            if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
+            if not _is_number(temperature) or not 0 <= temperature <= 2:
                 raise InvalidRequestError(f"temperature must be a number from 0 to 2, got {temperature!r}")
             body["temperature"] = temperature
         if max_tokens is not None:
-            if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            if not _is_number(max_tokens, whole=True) or max_tokens < 1:
                 raise InvalidRequestError(f"max_tokens must be a whole number >= 1, got {max_tokens!r}")
             kwargs.setdefault("max_completion_tokens", max_tokens)
         if tools:
@@ -3324,12 +3336,11 @@ class Chat:
                 if not isinstance(tool, dict):
                     raise InvalidRequestError(f"tools[{i}] must be a tool dict or a function, got {tool!r}")
         if venice_parameters:
-            if not hasattr(venice_parameters, "items"):
-                raise InvalidRequestError(f"venice_parameters must be a dict, got {venice_parameters!r}")
+            _check_dict("venice_parameters", venice_parameters, InvalidRequestError)
             body["venice_parameters"] = dict(venice_parameters)
         body["stop"] = normalize_stop(stop)
         seed = kwargs.get("seed")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 1):
+        if seed is not None and (not _is_number(seed, whole=True) or seed < 1):
             raise InvalidRequestError(f"seed must be a whole number >= 1 (Venice rejects 0), got {seed!r}")
         body.update(kwargs)
         return _chat_call(self._client, body, stream, timeout, deadline, headers)
@@ -3361,23 +3372,12 @@ def _chat_call(
     meta = client._meta(ex)
     if not stream:
         response = client._decode(ex, data, meta, expect_json=True, cls=ChatResponse)
-        ok = isinstance(response, dict) and response.get("error") is None  # ("error": null is no error)
-        if ok and isinstance(response.get("choices", []), list):
+        failed = isinstance(response, dict) and response.get("error") is not None  # ("error": null is none)
+        if not failed and isinstance(response, dict) and isinstance(response.get("choices", []), list):
             return response  # (no `choices` at all reads as an answer with no text: .text is None)
         # A 200 carrying an error object (as streams do in band), or JSON that is no chat completion:
         # never hand it back as an answer whose text is just None.
-        message, code, parsed = _parse_error_body(ex.status, data)
-        if not (isinstance(parsed, dict) and parsed.get("error") is not None):
-            message = f"the answer is not a chat completion: {_excerpt(data.decode('utf-8', 'replace'), 120)}"
-        raise VeniceAPIError(
-            message,
-            status_code=ex.status,
-            code=code,
-            body=parsed,
-            headers=ex.headers,
-            request_id=meta.request_id,
-            meta=meta,
-        )
+        raise _unexpected_answer(ex, meta, data, None if failed else "the answer is not a chat completion")
     ctype = ex.headers.get("content-type", "").lower()
     if "text/event-stream" not in ctype:
         # A 200 that is not a stream (an HTML page from a proxy, a JSON error) must not pass for
@@ -3386,17 +3386,23 @@ def _chat_call(
             raw = ex.read_all()
         finally:
             ex.close()
-        message, code, parsed = _parse_error_body(ex.status, raw)
-        raise VeniceAPIError(
-            f"expected an event stream but got {ctype or 'no content type'}: {message}",
-            status_code=ex.status,
-            code=code,
-            body=parsed,
-            headers=ex.headers,
-            request_id=meta.request_id,
-            meta=meta,
-        )
+        raise _unexpected_answer(ex, meta, raw, f"expected an event stream but got {ctype or 'no content type'}")
     return ChatStream(ex, meta, timeout or client.config.timeout)
+
+
+def _unexpected_answer(ex: _Exchange, meta: ResponseMeta, raw: bytes, prefix: Optional[str]) -> VeniceAPIError:
+    """A 2xx that is not the answer asked for, as an error with what Venice sent (its message and
+    code when it is an error object, else an excerpt), after ``prefix`` if one is given."""
+    message, code, parsed = _parse_error_body(ex.status, raw)
+    return VeniceAPIError(
+        f"{prefix}: {message}" if prefix else message,
+        status_code=ex.status,
+        code=code,
+        body=parsed,
+        headers=ex.headers,
+        request_id=meta.request_id,
+        meta=meta,
+    )
 
 
 def _check_messages(messages: Any) -> list[Any]:
@@ -3531,8 +3537,7 @@ _dropped_logged: set[str] = set()
 
 
 def _extra_body(extra: Any) -> Mapping[str, Any]:
-    if extra is not None and not hasattr(extra, "items"):
-        raise InvalidRequestError(f"extra_body must be a dict, got {type(extra).__name__}")
+    _check_dict("extra_body", extra, InvalidRequestError)
     return extra or {}
 
 
