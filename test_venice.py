@@ -2506,11 +2506,12 @@ def test_cli_auth_set_rejected_key_is_not_stored(fake, fake_env, tmp_path):
 
 def test_cli_auth_keeps_other_lines_byte_for_byte_and_reports_unwritable_paths(fake, fake_env, tmp_path):
     path = tmp_path / "config" / "venice" / "credentials"
-    path.parent.mkdir(parents=True)
+    path.parent.mkdir(parents=True, mode=0o755)
     path.write_bytes(b"# caf\xe9 (latin-1)\nVENICE_MODEL=m\nVENICE_API_KEY=old-key-123456\n")
     code, _, err = run_cli(["auth", "set", "--no-verify", "sk-new-key-123456"], fake_env)
     assert code == 0, err
     assert path.read_bytes() == b"# caf\xe9 (latin-1)\nVENICE_MODEL=m\nVENICE_API_KEY=sk-new-key-123456\n"
+    assert path.parent.stat().st_mode & 0o777 == 0o700  # a folder that existed at 0755 is closed too
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("")
     code, _, err = run_cli(["auth", "set", "--no-verify", "sk-new-key-123456"], {**fake_env, "XDG_CONFIG_HOME": str(blocked)})

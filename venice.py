@@ -4474,6 +4474,8 @@ def _rewrite_credentials(path: str, key: Optional[str]) -> bool:
         kept.append(f"VENICE_API_KEY={key}")
     folder = os.path.dirname(path)
     os.makedirs(folder, mode=0o700, exist_ok=True)
+    if os.name == "posix":
+        os.chmod(folder, 0o700)  # a folder made earlier by something else keeps its mode otherwise
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".credentials-")  # created with mode 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
