@@ -2130,10 +2130,16 @@ def test_legacy_chat_completion_create(fake, monkeypatch):
 @pytest.fixture
 def proxy(fake, fake_env):
     """`python -m venice proxy` as a real subprocess in front of the fake."""
+    with proxy_process(fake_env) as port_and_log:
+        yield port_and_log
+
+
+@contextlib.contextmanager
+def proxy_process(env, *args):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "venice", "proxy", "--port", "0"],
+        [sys.executable, "-m", "venice", "proxy", "--port", "0", *args],
         cwd=HERE,
-        env=fake_env,
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -2264,6 +2270,20 @@ def test_proxy_answers_bad_requests_itself(fake, proxy):
     assert resp.status == 405 and "DELETE is not supported" in json.loads(resp.read())["error"]["message"]
     conn.close()
     assert [r for r in fake.requests if r[0] == "POST"] == []  # (the model list for clamping may be read)
+
+
+def test_proxy_options_model_venice_params_and_quiet(fake, fake_env):
+    args = ["--model", "zai-org-glm-5-2", "--venice-param", "include_venice_system_prompt=true"]
+    with proxy_process(fake_env, *args, "--venice-param", "enable_web_search=auto", "--quiet") as (port, log):
+        for path in ("/chat/completions", "/v1/chat/completions"):  # with and without /v1
+            with _post(port, path, LETTA_BODY) as resp:
+                assert resp.status == 200 and json.loads(resp.read())["choices"][0]["message"]["content"] == "Echo: hi"
+    body = fake.requests[-1][3]
+    assert body["model"] == "zai-org-glm-5-2"
+    assert body["venice_parameters"] == {"include_venice_system_prompt": True, "enable_web_search": "auto"}
+    text = "".join(log)
+    assert text.count("service_tier") == 1 and text.count("chat_template_args") == 1  # each dropped key once
+    assert " 200 " not in text and KEY not in text  # --quiet: no per-request lines
 
 
 def test_proxy_upstream_200_error_is_a_502(fake, proxy):
