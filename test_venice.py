@@ -343,6 +343,15 @@ def test_import_is_lazy_and_starts_no_threads():
         "print(threading.active_count())"
     )
     assert result.stdout == "[]\n1\n", result.stderr
+    # Audit events while importing: no file but the module's own source, no socket, no thread.
+    watch = (
+        "import sys; seen = []\n"
+        "sys.addaudithook(lambda e, a: seen.append((e, str(a[0]))) if e in ('open', 'socket.connect', "
+        "'socket.__new__', '_thread.start_new_thread') else None)\n"
+        "import venice\n"
+        "print([e for e, a in seen if not (e == 'open' and ('venice' in a or a.endswith(('.pyc', '.py'))))])"
+    )
+    assert run_python(watch).stdout == "[]\n"
 
 
 def test_works_without_home_or_with_an_unreadable_one(tmp_path):
@@ -352,8 +361,11 @@ def test_works_without_home_or_with_an_unreadable_one(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("HOME", "XDG_CONFIG_HOME")}
     result = subprocess.run([sys.executable, "-c", code], cwd=HERE, env=env, capture_output=True, text=True, timeout=60)
     assert result.stdout == "None https://api.venice.ai/api/v1 True\n", result.stderr
-    result = run_python(code, {"HOME": str(locked), "XDG_CONFIG_HOME": ""})
-    assert result.stdout == "None https://api.venice.ai/api/v1 True\n", result.stderr
+    not_a_folder = tmp_path / "file"  # unreadable even for root, who can read a mode-000 folder
+    not_a_folder.write_text("")
+    for home in (locked, not_a_folder):
+        result = run_python(code, {"HOME": str(home), "XDG_CONFIG_HOME": ""})
+        assert result.stdout == "None https://api.venice.ai/api/v1 True\n", result.stderr
 
 
 NO_SSL = """
@@ -929,6 +941,12 @@ def test_tls_with_ca_file_and_verification_failure(tmp_path):
         assert "CERTIFICATE_VERIFY_FAILED" in str(info.value) and "SSL_CERT_FILE" in str(info.value)
         with venice.VeniceClient(KEY, base_url=server.url, environ={"SSL_CERT_FILE": cert}) as c:
             assert c.chat.complete("env", model="m").text == "Echo: env"
+        certs = tmp_path / "certs"  # SSL_CERT_DIR: a folder of certificates named by their hash
+        certs.mkdir()
+        name = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", cert], capture_output=True, text=True, check=True)
+        (certs / f"{name.stdout.strip()}.0").write_text((tmp_path / "cert.pem").read_text())
+        with venice.VeniceClient(KEY, base_url=server.url, environ={"SSL_CERT_DIR": str(certs)}) as c:
+            assert c.chat.complete("dir", model="m").text == "Echo: dir"
 
 
 class ConnectProxy(threading.Thread):
@@ -1117,6 +1135,22 @@ def test_error_budget_stops_retries(fake):
         c.chat.complete("x", model="m")
     assert len(fake.requests) == 4 and len(sleeps) == 3
     assert "not retried: 4 failed requests in the last 30 s" in str(info.value) and "error budget" in str(info.value)
+
+
+def test_error_budget_spans_calls_and_its_window_slides(fake):
+    now = [1_700_000_000.0]
+    fake.script += [lambda h: h._send(503, {"error": "busy"})] * 9
+    policy = venice.RetryPolicy(max_retries=2, failure_budget=5, failure_window=30.0)
+    with venice.VeniceClient(KEY, base_url=fake.url, retry=policy, sleep=lambda s: None, clock=lambda: now[0]) as c:
+        expected = ["gave up after 3 attempts", "not retried: 5 failed requests", "not retried: 6 failed requests"]
+        for says in expected:
+            with pytest.raises(venice.ServerError, match=says):
+                c.chat.complete("x", model="m")
+        assert len(fake.requests) == 3 + 2 + 1  # the budget counts across calls
+        now[0] += 31  # the failures leave the window
+        with pytest.raises(venice.ServerError, match="gave up after 3 attempts"):
+            c.chat.complete("x", model="m")
+    assert len(fake.requests) == 9
 
 
 def test_max_retries_zero_turns_retries_off(fake):
