@@ -2591,6 +2591,8 @@ def function_to_tool(fn: Callable[..., Any]) -> dict[str, Any]:
         fn: The function.
     Returns:
         ``{"type": "function", "function": {"name", "description", "parameters"}}``.
+    Raises:
+        InvalidRequestError: ``fn`` has no usable tool name (a lambda) or no readable signature.
     """
     import inspect
     import typing
@@ -2658,6 +2660,8 @@ def run_tool_calls(
         One ``{"role": "tool", "tool_call_id": …, "content": …}`` per call, in order. A result that
         is not a string is JSON-encoded. An unknown tool, bad arguments or an exception in the
         function becomes a message saying so (the model can react), never a crash.
+    Raises:
+        InvalidRequestError: A function in a list has no usable tool name (a lambda).
     """
     if isinstance(calls, (ChatResponse, ChatStream)):
         items: list[ToolCall] = calls.tool_calls or []
@@ -3242,6 +3246,8 @@ class Models:
                 ``"upscale"``, ``"inpaint"``, ``"music"``, ``"code"``, or ``"all"``.
         Returns:
             A ``ModelList`` of ``Model`` objects.
+        Raises:
+            VeniceAPIError, APIConnectionError: Venice refused the call or could not be reached.
         """
         body = self._client._json("GET", "/models", params={"type": type})
         rows = _data(body, list, "GET /models")
@@ -3257,12 +3263,20 @@ class Models:
         return found
 
     def traits(self, type: str = "text") -> dict[str, str]:
-        """Trait → model id (``{"default": "…", "most_uncensored": "…"}``)."""
+        """Trait → model id (``{"default": "…", "most_uncensored": "…"}``).
+
+        Raises:
+            VeniceAPIError, APIConnectionError: As for ``list()``.
+        """
         body = self._client._json("GET", "/models/traits", params={"type": type})
         return dict(_data(body, dict, "GET /models/traits"))
 
     def compatibility_mapping(self, type: str = "text") -> dict[str, str]:
-        """Other providers' model names → Venice model ids."""
+        """Other providers' model names → Venice model ids.
+
+        Raises:
+            VeniceAPIError, APIConnectionError: As for ``list()``.
+        """
         body = self._client._json("GET", "/models/compatibility_mapping", params={"type": type})
         return dict(_data(body, dict, "GET /models/compatibility_mapping"))
 
@@ -3457,6 +3471,9 @@ class Completions:
         Returns:
             A ``ChatResponse``, or, when ``stream=True``, an iterator of chunk objects
             (``chunk.choices[0].delta.content``) that is also a context manager.
+        Raises:
+            InvalidRequestError: Bad arguments (before sending) or rejected by Venice.
+            VeniceAPIError, APIConnectionError: Venice refused the call or could not be reached.
         """
         body = _venice_chat_body({**kwargs, "model": model, "messages": _check_messages(messages)})
         body.update(_extra_body(extra_body))
@@ -3500,6 +3517,8 @@ def list_models(type: str = "text", **client_kwargs: Any) -> ModelList:
     Args:
         type: As for ``client.models.list``.
         **client_kwargs: Passed to ``VeniceClient`` (e.g. ``base_url``).
+    Raises:
+        VeniceAPIError, APIConnectionError: Venice refused the call or could not be reached.
     """
     with VeniceClient(**client_kwargs) as client:
         return client.models.list(type)
@@ -3622,6 +3641,9 @@ class Embeddings:
             **kwargs: ``dimensions``, ``encoding_format``, ``user``.
         Returns:
             The OpenAI-shaped response (``r.data[0].embedding``, ``r.usage``), with ``.meta``.
+        Raises:
+            InvalidRequestError: Bad arguments (before sending) or rejected by Venice.
+            VeniceAPIError, APIConnectionError: Venice refused the call or could not be reached.
         """
         body = {"input": input, "model": model, **kwargs, **_extra_body(extra_body)}
         body = {k: v for k, v in body.items() if k in EMBEDDING_REQUEST_KEYS}
@@ -3685,6 +3707,9 @@ class _LegacyChatCompletion:
         Uses ``venice.api_key`` / ``venice.api_base`` when set, else the usual configuration.
         Returns a ``ChatResponse`` (``resp["choices"][0]["message"]["content"]`` and
         ``resp.choices[0].message.content``), or an iterator of chunk objects when ``stream=True``.
+        Raises:
+            ConfigError: No key set (``venice.api_key`` or the usual places).
+            VeniceAPIError, APIConnectionError: Venice refused the call or could not be reached.
         """
         module = sys.modules[__name__]
         key = (getattr(module, "api_key", None), getattr(module, "api_base", None))
