@@ -2550,6 +2550,15 @@ def test_cli_auth_set_status_clear(fake, fake_env, tmp_path):
     assert code == 2 and "no API key configured" in err
 
 
+def test_cli_auth_status_names_the_environment_and_the_dotenv_file(fake, fake_env, tmp_path):
+    code, out, _ = run_cli(["auth", "status", "--no-verify"], fake_env)
+    assert code == 0 and out == "API key sk-…1234 from the environment variable VENICE_API_KEY\n"
+    (tmp_path / ".env").write_text(f"VENICE_API_KEY={KEY}\n")  # fake_env runs in tmp_path
+    env = {k: v for k, v in fake_env.items() if k != "VENICE_API_KEY"}
+    code, out, _ = run_cli(["auth", "status", "--no-verify"], env)
+    assert code == 0 and out == f"API key sk-…1234 from the .env file {tmp_path / '.env'}\n"
+
+
 def test_cli_auth_set_rejected_key_is_not_stored(fake, fake_env, tmp_path):
     code, out, err = run_cli(["auth", "set", "sk-wrong-key-000"], fake_env)
     assert code == 1 and "401 Unauthorized: Authentication failed" in err and "sk-wrong-key-000" not in err + out
