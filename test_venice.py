@@ -2702,6 +2702,45 @@ def test_cli_interactive_in_a_real_terminal(fake, fake_env):
     assert b"\x1b[31m" not in seen  # NO_COLOR
 
 
+def run_in_terminal(args, env, until):
+    """Run `python -m venice ARGS` on a pty; read until ``until`` shows, then wait for the exit without
+    reading on (see the interactive test). Returns (exit code, everything read)."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(HERE)
+        os.execvpe(sys.executable, [sys.executable, "-m", "venice", *args], env)
+    seen, end = b"", time.monotonic() + 20
+    try:
+        while until not in seen and time.monotonic() < end:
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    seen += os.read(fd, 4096)
+                except OSError:
+                    break
+        for _ in range(300):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status), seen
+            time.sleep(0.1)
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise AssertionError(f"still running: {seen!r}")
+    finally:
+        os.close(fd)
+
+
+def test_cli_spinner_and_colours_on_a_terminal(fake, fake_env):
+    env = {k: v for k, v in fake_env.items() if k != "NO_COLOR"} | {"TERM": "xterm"}
+    fake.script.append(stream_reply(lambda h: time.sleep(0.6), ev(_chunk("Hello")), ev(_chunk(finish="stop")), ev(b"[DONE]")))
+    code, seen = run_in_terminal(["hi"], env, b"Hello\r\n")
+    assert code == 0 and "⠋".encode() in seen and b"\r  \rHello\r\n" in seen  # frames, cleared before the text
+    code, seen = run_in_terminal(["hi", "-m", "no-such-model"], env, b"not found")
+    assert code == 1 and b"\x1b[31mvenice: error: 404 Not Found" in seen  # errors in red on a terminal
+
+
 def test_python_m_venice_version_subprocess():
     result = subprocess.run([sys.executable, "-m", "venice", "--version"], cwd=HERE, capture_output=True, text=True, timeout=30)
     assert (result.returncode, result.stdout, result.stderr) == (0, f"venice.py {venice.__version__}\n", "")
