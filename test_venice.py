@@ -593,11 +593,12 @@ def test_parse_dotenv_takes_bytes():
     assert venice.parse_dotenv(b"A=caf\xc3\xa9\n") == {"A": "café"}
 
 
-def test_malformed_proxy_variable_is_a_config_error(fake, monkeypatch):
-    monkeypatch.setenv("HTTP_PROXY", "http://user:secret@[::1")
+def test_malformed_proxy_variable_is_a_config_error(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:secret@[::1")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    with venice.VeniceClient(KEY, base_url=fake.url.replace("127.0.0.1", "localhost")) as c:
+    # (the proxy is read before any connection is made: nothing leaves the machine)
+    with venice.VeniceClient(KEY, base_url="https://api.venice.ai/api/v1") as c:
         with pytest.raises(venice.ConfigError, match="proxy set in the environment") as info:
             c.models.list()
     assert "secret" not in str(info.value)
@@ -787,15 +788,42 @@ def test_stale_connection_is_replaced_without_a_retry(fake):
     assert fake.connections == 2 and len(fake.requests) == 2
 
 
-def test_server_hanging_up_before_answering_is_retried(fake):
-    def hang_up(handler):
-        handler.close_connection = True
+def hang_up(handler):
+    handler.close_connection = True  # the request was read: it may have been processed
 
+
+def test_server_hanging_up_before_answering_a_post_is_not_sent_again(fake):
     fake.script.append(hang_up)
     sleeps = []
     with venice.VeniceClient(KEY, base_url=fake.url, max_retries=2, sleep=sleeps.append, random=lambda: 0.0) as c:
-        assert c.chat.complete("x", model="m").text == "Echo: x"
-    assert sleeps == [0.5] and len(fake.requests) == 2
+        with pytest.raises(venice.APIConnectionError) as info:
+            c.chat.complete("x", model="m")
+    assert "closed the connection without answering" in str(info.value) and "not sent again" in str(info.value)
+    assert sleeps == [] and len(fake.requests) == 1  # a chat completion sent twice is billed twice
+    fake.get_script.append(hang_up)  # a GET is safe to re-send
+    with venice.VeniceClient(KEY, base_url=fake.url, max_retries=2, sleep=sleeps.append, random=lambda: 0.0) as c:
+        assert len(c.models.list()) == 2
+    assert sleeps == [0.5] and len(fake.requests) == 3
+
+
+def test_a_post_with_an_idempotency_key_is_safe_to_re_send(fake):
+    fake.script.append(hang_up)
+    sleeps = []
+    with venice.VeniceClient(KEY, base_url=fake.url, sleep=sleeps.append, random=lambda: 0.0) as c:
+        r = c.chat.complete("x", model="m", headers={"Idempotency-Key": "k-1"})
+    assert r.text == "Echo: x" and sleeps == [0.5] and len(fake.requests) == 2
+    assert [req[2]["Idempotency-Key"] for req in fake.requests] == ["k-1", "k-1"]
+
+
+def test_a_post_on_a_reused_connection_that_breaks_after_sending_is_not_re_sent(fake):
+    # The server reads the POST, then drops the keep-alive connection without answering: before, the
+    # transport silently sent it again on a fresh connection, even with max_retries=0.
+    fake.script += [lambda h: h._send(200, {"choices": [{"message": {"content": "first"}}]}), hang_up]
+    with venice.VeniceClient(KEY, base_url=fake.url, max_retries=0) as c:
+        assert c.chat.complete("a", model="m").text == "first"
+        with pytest.raises(venice.APIConnectionError, match="without answering"):
+            c.chat.complete("b", model="m")
+    assert len(fake.requests) == 2 and fake.connections == 1
 
 
 def test_gzip_response_decoded(fake):
@@ -840,7 +868,7 @@ def test_read_timeout_retried_for_get_and_when_the_policy_allows(fake):
         assert len(c.models.list()) == 2
     assert sleeps == [0.5]
     fake.script.append(lambda h: time.sleep(0.6))
-    policy = venice.RetryPolicy(retry_read_timeouts=True)
+    policy = venice.RetryPolicy(retry_unsafe=True)
     with venice.VeniceClient(KEY, base_url=fake.url, timeout=0.2, retry=policy, sleep=sleeps.append, random=lambda: 0.0) as c:
         assert c.chat.complete("y", model="m").text == "Echo: y"
     assert sleeps == [0.5, 0.5]
@@ -909,7 +937,7 @@ def make_cert(tmp_path):
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,DNS:venice.test,IP:127.0.0.1"],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     return str(cert), str(key)
@@ -974,7 +1002,8 @@ class ConnectProxy(threading.Thread):
             target = head.split(b" ")[1].decode()
             self.targets.append(target)
             host, port = target.rsplit(":", 1)
-            upstream = socket.create_connection((host, int(port)))
+            # venice.test (RFC 2606: never a real host) is this machine: nothing resolves a name or leaves it.
+            upstream = socket.create_connection(("127.0.0.1" if host == "venice.test" else host, int(port)))
             client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self.pipe, args=(a, b), daemon=True).start()
@@ -1000,20 +1029,57 @@ def test_https_through_a_connect_proxy_from_the_environment(tmp_path, monkeypatc
     ctx.load_cert_chain(cert, key)
     proxy = ConnectProxy()
     proxy.start()
-    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
-    monkeypatch.delenv("NO_PROXY")
-    monkeypatch.delenv("no_proxy")
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead_proxy = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    closed.close()
+    monkeypatch.setenv("HTTPS_PROXY", dead_proxy)  # os.environ: ignored when environ= is given
     try:
         with running(FakeVenice("localhost", tls=ctx)) as server:
-            with venice.VeniceClient(KEY, base_url=server.url, environ={"SSL_CERT_FILE": cert}) as c:
+            url = server.url.replace("localhost", "venice.test")  # a name only the proxy knows
+            env = {"SSL_CERT_FILE": cert, "HTTPS_PROXY": f"http://127.0.0.1:{proxy.port}"}
+            with venice.VeniceClient(KEY, base_url=url, environ=env) as c:
                 assert c.chat.complete("via proxy", model="m").text == "Echo: via proxy"
-            assert proxy.targets == [f"localhost:{server.server_port}"]
-            monkeypatch.setenv("NO_PROXY", "localhost")
-            with venice.VeniceClient(KEY, base_url=server.url, environ={"SSL_CERT_FILE": cert}) as c:
+                assert c._transport.proxy_for("https", "venice.test") is not None
+            assert proxy.targets == [f"venice.test:{server.server_port}"]
+            with venice.VeniceClient(KEY, base_url=url, environ={**env, "NO_PROXY": ".test"}) as c:
+                assert c._transport.proxy_for("https", "venice.test") is None
+            with venice.VeniceClient(KEY, base_url=server.url, environ=env) as c:  # loopback: never proxied
                 assert c.chat.complete("direct", model="m").text == "Echo: direct"
             assert len(proxy.targets) == 1
+            with venice.VeniceClient(KEY, base_url=url, environ={**env, "HTTPS_PROXY": dead_proxy}, max_retries=0) as c:
+                with pytest.raises(venice.APIConnectionError) as info:
+                    c.chat.complete("x", model="m")
+            assert f"could not connect to the proxy {dead_proxy[7:]}" in str(info.value)  # the proxy, not the target
     finally:
         proxy.sock.close()
+
+
+def test_proxy_variables_read_as_urllib_does():
+    env = {"HTTP_PROXY": "http://upper:1", "https_proxy": "http://lower:2", "HTTPS_PROXY": "http://upper:2", "NO_PROXY": ""}
+    assert venice._env_proxies(env) == {"http": "http://upper:1", "https": "http://lower:2"}
+    # Under CGI, HTTP_PROXY comes from the client's Proxy: header (CVE-2016-1000110); lower case still counts.
+    assert venice._env_proxies({**env, "REQUEST_METHOD": "GET"}) == {"https": "http://lower:2"}
+    assert venice._env_proxies({"REQUEST_METHOD": "GET", "http_proxy": "http://l:1"}) == {"http": "http://l:1"}
+
+
+def test_plain_http_to_loopback_never_goes_through_a_proxy(fake, monkeypatch):
+    seen = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen.append(self.path)
+            self.send_error(502)
+
+    with running(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)) as proxy:
+        env = {"HTTP_PROXY": f"http://127.0.0.1:{proxy.server_port}", "ALL_PROXY": f"http://127.0.0.1:{proxy.server_port}"}
+        monkeypatch.delenv("NO_PROXY")
+        monkeypatch.delenv("no_proxy")
+        monkeypatch.setenv("HTTP_PROXY", env["HTTP_PROXY"])
+        for environ in (env, None):
+            with venice.VeniceClient(KEY, base_url=fake.url, environ=environ) as c:
+                assert c.chat.complete("x", model="m").text == "Echo: x"  # the key never travels to the proxy
+    assert seen == []
 
 
 def test_response_metadata_and_deprecation_warning_once(fake):

@@ -1356,16 +1356,46 @@ class ChatResponse(AttrDict):
 # Transport ###################################################################
 ###############################################################################
 
-# Where an APIConnectionError happened decides whether a retry is safe (see _Client._send):
+# Whether a failed request may go out again is one rule, for the transport and the retry policy alike
+# (issue 10): a request is *safe to re-send* if it is a GET or HEAD, or carries an ``Idempotency-Key``
+# (the server then acts on it at most once). Any other request whose bytes may have reached the server
+# is never sent again, neither silently on a fresh connection nor as a retry, unless the user opted in
+# with ``RetryPolicy(retry_unsafe=True)``: a chat completion sent twice is billed twice.
 _CONNECT: Final = "connect"  # nothing reached the server: always safe to retry
-_NO_RESPONSE: Final = "no_response"  # the server hung up without sending a byte: retried
-_READ: Final = "read"  # the request was sent and may have been processed (and billed)
+_SENT: Final = "sent"  # the request may have reached the server and been processed (and billed)
+#: A pooled connection idle longer than this is not reused: servers and NATs drop idle connections
+#: silently after a while, and one dropped in the middle of a POST could not be re-sent.
+_MAX_IDLE_SECONDS: Final = 30.0
+
+
+def _resendable(method: str, headers: Mapping[str, str]) -> bool:
+    """Whether a request is safe to send again after its bytes may have reached the server."""
+    return method in ("GET", "HEAD") or any(name.lower() == "idempotency-key" for name in headers)
 
 
 def _conn_error(message: str, stage: str, *, timeout: bool = False, hint: Optional[str] = None) -> APIConnectionError:
     err = (APITimeoutError if timeout else APIConnectionError)(message, hint=hint)
     err._stage = stage  # type: ignore[attr-defined]
     return err
+
+
+class _Masked(str):
+    """A header value holding the key: sent as is, but its ``repr`` (what tracebacks with locals,
+    ``pytest --showlocals`` and error trackers show of our frames) hides it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'Bearer …'"
+
+
+class _HiddenBytes(bytes):
+    """Pre-encoded header lines (the key among them) whose ``repr`` hides them, as ``_Masked``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<header lines hidden>"
 
 
 class _Timeouts:
@@ -1384,12 +1414,17 @@ class _Timeouts:
             return limit
         rest = self.deadline - time.monotonic()
         if rest <= 0:
-            raise _conn_error("the call's deadline passed", _READ, timeout=True)
+            raise _conn_error("the call's deadline passed", _SENT, timeout=True)
         return min(limit, rest)
 
 
 class _Exchange:
-    """One request on one checked-out connection, with its response (headers read, body not)."""
+    """One request on one checked-out connection, with its response (headers read, body not).
+
+    ``release`` (body read to the end: back to the pool), ``close`` (drop it) and ``abort`` (another
+    thread cuts a blocked read short) agree under one lock: a connection is shut down by ``abort`` only
+    while this exchange still owns it, and an aborted connection never goes back to the pool.
+    """
 
     def __init__(self, pool: _Transport, key: tuple[str, str, int], conn: Any, resp: Any, timeouts: _Timeouts) -> None:
         self.pool = pool
@@ -1397,6 +1432,8 @@ class _Exchange:
         self.conn = conn
         self.resp: Optional[http.client.HTTPResponse] = resp
         self.timeouts = timeouts
+        self.lock = threading.Lock()
+        self.aborted = False
         self.status: int = resp.status
         # raw_items(): the headers as received, without email-policy processing per value (costly)
         self.headers: dict[str, str] = {k.lower(): v for k, v in resp.msg.raw_items()}
@@ -1415,14 +1452,19 @@ class _Exchange:
         """The body as soon as any is available (gzip decoded); ``b""`` at the end (conn released)."""
         while True:
             data = self._read_raw()
-            if self.gunzip is None or not data:
+            if self.gunzip is None:
+                return data
+            if not data:
+                if not self.gunzip.eof:  # a gzip stream cut short decodes to nothing, without an error
+                    self.close()
+                    raise _conn_error("the gzip-encoded response ended before the end of its data", _SENT)
                 return data
             try:
                 data = bytes(self.gunzip.decompress(data))
             except Exception as err:  # zlib.error
                 self.close()
                 raise _conn_error(
-                    f"the response claimed gzip encoding but could not be decoded ({err})", _READ
+                    f"the response claimed gzip encoding but could not be decoded ({err})", _SENT
                 ) from None
             if data:  # a block may hold only part of the gzip header: read on
                 return data
@@ -1440,12 +1482,16 @@ class _Exchange:
             self.close()
             deadline = self.timeouts.deadline
             if deadline is not None and time.monotonic() >= deadline - 0.001:
-                raise _conn_error("the call's deadline passed", _READ, timeout=True) from None
-            raise _conn_error(f"no data from the server for {self.timeouts.read:g} s", _READ, timeout=True) from None
+                raise _conn_error("the call's deadline passed", _SENT, timeout=True) from None
+            raise _conn_error(f"no data from the server for {self.timeouts.read:g} s", _SENT, timeout=True) from None
         except Exception as exc:  # OSError, http.client.IncompleteRead and the other HTTPExceptions
             self.close()
-            raise _conn_error(f"the connection broke while reading the response ({_describe(exc)})", _READ) from None
+            raise _conn_error(f"the connection broke while reading the response ({_describe(exc)})", _SENT) from None
         if not data or resp.length == 0:  # the end (http.client leaves a Content-Length body open)
+            missing = resp.length
+            if not data and missing:  # http.client's read1() returns b"" at an early EOF instead of raising
+                self.close()
+                raise _conn_error(f"the connection closed with {missing} bytes of the response body missing", _SENT)
             if not resp.isclosed():
                 resp.read()
             self.release()
@@ -1463,29 +1509,34 @@ class _Exchange:
 
     def release(self) -> None:
         """Back to the pool if the body was read to the end and the server keeps the connection."""
-        resp, self.resp = self.resp, None
-        if resp is None:
-            return
-        if resp.isclosed() and not resp.will_close:
+        with self.lock:
+            resp, self.resp = self.resp, None
+            keep = resp is not None and not self.aborted and resp.isclosed() and not resp.will_close
+        if keep:
             self.pool.checkin(self.key, self.conn)
-        else:
+        elif resp is not None:
             resp.close()
             self.conn.close()
 
     def abort(self) -> None:
         """From another thread: shut the socket down so that a blocked read returns at once."""
-        sock = self.conn.sock
-        if sock is not None:
-            import socket
+        with self.lock:
+            if self.resp is None:  # released or closed: the connection may already serve another call
+                return
+            self.aborted = True
+            sock = self.conn.sock
+            if sock is not None:
+                import socket
 
-            try:  # the plain-socket call even for TLS: SSLSocket.shutdown would drop its TLS state under the reader
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
+                try:  # the plain-socket call even for TLS: SSLSocket.shutdown would drop its TLS state under the reader
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def close(self) -> None:
         """Drop the connection: a half-read response must never go back to the pool."""
-        resp, self.resp = self.resp, None
+        with self.lock:
+            resp, self.resp = self.resp, None
         if resp is not None:
             self.conn.close()
             resp.close()
@@ -1519,44 +1570,77 @@ class _Proxy:
             self.auth = "Basic " + base64.b64encode(cred).decode("ascii")
 
 
+def _env_proxies(environ: Mapping[str, str]) -> dict[str, str]:
+    """``*_proxy`` variables by scheme, as urllib reads them: any case, lower-case names winning; under
+    CGI (``REQUEST_METHOD`` set) ``HTTP_PROXY`` is ignored, since a client's ``Proxy:`` header sets it
+    there (CVE-2016-1000110)."""
+    found = {name.lower()[:-6]: value for name, value in environ.items() if name.lower().endswith("_proxy")}
+    if "REQUEST_METHOD" in environ:
+        found.pop("http", None)
+    found.update({name[:-6]: value for name, value in environ.items() if name.endswith("_proxy") and name.islower()})
+    return {scheme: value for scheme, value in found.items() if value}
+
+
+_pools: Any = None  # a WeakSet of live pools, emptied in a forked child (see _Transport.forget)
+
+
+def _forget_pools_after_fork() -> None:
+    for pool in list(_pools or ()):
+        pool.forget()
+
+
 class _Transport:
     """A thread-safe keep-alive connection pool over ``http.client``.
 
     Connections are keyed by (scheme, host, port). A request checks one out (or opens one) and it
     goes back to the pool only after its response was read to the end, so one connection never
     serves two threads at once; concurrent calls each get their own. Up to 8 idle connections per
-    host are kept. States of a connection (as in ``http.client``)::
+    host are kept, each for at most ``idle_limit`` seconds. States of a connection (as in ``http.client``)::
 
         new --connect--> busy --body read to the end--> idle (in pool) --checkout--> busy
                           |                              |
-                          +--error / early close--> closed <--server closed it (stale)
-                                                             (the request is re-sent once on a fresh
-                                                              connection; not counted as a retry)
+                          +--error / early close--> closed <--server closed it, or idle too long
+                                                             (found before sending: a fresh one is used)
 
-    Proxies come from the environment the way urllib finds them (``getproxies()``,
-    ``proxy_bypass()``, ``NO_PROXY``); https goes through ``CONNECT``. TLS uses
+    A pooled connection that fails after the request went out is re-sent on a fresh one only when the
+    request is safe to re-send (``_resendable``); otherwise the error is raised. A forked child never
+    uses its parent's connections (``os.register_at_fork``).
+
+    Proxies come from the ``*_proxy`` variables of the ``environ`` given to the client (else of
+    ``os.environ``, and the system settings on macOS and Windows), ``NO_PROXY`` included; https goes
+    through ``CONNECT``. Loopback hosts never go through a proxy. TLS uses
     ``ssl.create_default_context()`` with ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` and the config's
     ``ca_file`` / ``ssl_context``.
     """
 
     MAX_IDLE = 8
 
-    def __init__(self, config: Config, environ: Mapping[str, str], trust_env: bool = True) -> None:
+    def __init__(self, config: Config, environ: Optional[Mapping[str, str]], trust_env: bool = True) -> None:
+        global _pools
         self.config = config
-        self.environ = environ
+        self.environ = os.environ if environ is None else environ
+        self.own_environ = environ is not None  # proxies from it alone, not from the system settings
         self.trust_env = trust_env
         self.lock = threading.Lock()
-        self.idle: dict[tuple[str, str, int], list[Any]] = {}
+        self.idle: dict[tuple[str, str, int], list[tuple[Any, float]]] = {}
+        self.idle_limit = _MAX_IDLE_SECONDS
         self.ssl_context: Optional[ssl.SSLContext] = config.ssl_context
         self.proxies: dict[tuple[str, str], Optional[_Proxy]] = {}
         self.connections_opened = 0  # for tests and the benchmark
         self.heads: dict[tuple[tuple[str, str], ...], tuple[bytes, bool, bool]] = {}
+        if _pools is None:
+            import weakref
+
+            _pools = weakref.WeakSet()
+            if hasattr(os, "register_at_fork"):  # (not on Windows, which has no fork)
+                os.register_at_fork(after_in_child=_forget_pools_after_fork)
+        _pools.add(self)
 
     def checkin(self, key: tuple[str, str, int], conn: Any) -> None:
         with self.lock:
             idle = self.idle.setdefault(key, [])
             if len(idle) < self.MAX_IDLE:
-                idle.append(conn)
+                idle.append((conn, time.monotonic()))
                 return
         conn.close()
 
@@ -1566,17 +1650,25 @@ class _Transport:
                 idle = self.idle.get(key)
                 if not idle:
                     return None
-                conn = idle.pop()
-            if not _is_stale(conn):
+                conn, since = idle.pop()
+            if time.monotonic() - since <= self.idle_limit and not _is_stale(conn):
                 return conn
             conn.close()
 
     def close(self) -> None:
         with self.lock:
-            conns = [c for idle in self.idle.values() for c in idle]
+            conns = [c for idle in self.idle.values() for c, _ in idle]
             self.idle.clear()
         for conn in conns:
             conn.close()
+
+    def forget(self) -> None:
+        """In a forked child: the pooled sockets are the parent's too; close our copies, never use them."""
+        self.lock = threading.Lock()  # another thread may have held it at the fork
+        conns, self.idle = self.idle, {}
+        for idle in conns.values():
+            for conn, _ in idle:
+                conn.close()  # closes the child's descriptor only; the parent's connection lives on
 
     def head(self, headers: Mapping[str, str]) -> tuple[bytes, bool, bool]:
         """The header lines as sent, and whether they hold ``Host`` and ``Accept-Encoding``.
@@ -1592,7 +1684,7 @@ class _Transport:
             for name, value in items:
                 _check_header(name, value)
             names = {name.lower() for name, _ in items}
-            head = b"\r\n".join(f"{name}: {value}".encode("latin-1") for name, value in items)
+            head = _HiddenBytes(b"\r\n".join(f"{name}: {value}".encode("latin-1") for name, value in items))
             entry = (head, "host" in names, "accept-encoding" in names)
             if len(self.heads) >= 64:
                 self.heads.clear()
@@ -1600,21 +1692,30 @@ class _Transport:
         return entry
 
     def proxy_for(self, scheme: str, host: str) -> Optional[_Proxy]:
-        if not self.trust_env:
+        if not self.trust_env or _is_loopback(host):  # the key would travel to the proxy, in clear for http://
             return None
         key = (scheme, host)
         if key not in self.proxies:
-            proxy = None
-            # urllib.request costs ~20 ms to import: only pay when a proxy can be configured.
-            env_set = any(k.lower() in ("http_proxy", "https_proxy", "all_proxy") and v for k, v in os.environ.items())
-            if env_set or sys.platform in ("darwin", "win32"):
-                import urllib.request
-
-                url = urllib.request.getproxies().get(scheme)
-                if url and not urllib.request.proxy_bypass(host):
-                    proxy = _Proxy(url)
-            self.proxies[key] = proxy
+            self.proxies[key] = self._find_proxy(scheme, host)
         return self.proxies[key]
+
+    def _find_proxy(self, scheme: str, host: str) -> Optional[_Proxy]:
+        found = _env_proxies(self.environ)
+        url = found.get(scheme) or found.get("all")
+        # urllib.request costs ~20 ms to import: only pay when a proxy can be configured.
+        if url:
+            import urllib.request
+
+            # (undocumented, but in every CPython 3: NO_PROXY matched exactly as urllib matches it)
+            bypass = urllib.request.proxy_bypass_environment(host, found)  # type: ignore[attr-defined]
+            return None if bypass else _Proxy(url)
+        if not self.own_environ and sys.platform in ("darwin", "win32"):  # the system's proxy settings
+            import urllib.request
+
+            url = urllib.request.getproxies().get(scheme)
+            if url and not urllib.request.proxy_bypass(host):
+                return _Proxy(url)
+        return None
 
     def context(self) -> ssl.SSLContext:
         if self.ssl_context is None:
@@ -1647,6 +1748,8 @@ class _Transport:
 
         seconds = timeouts.left(timeouts.connect)
         target_host, target_port = (proxy.host, proxy.port) if proxy else (host, port)
+        # A failure names what we failed to reach: the proxy, when there is one.
+        where = f"the proxy {proxy.host}:{proxy.port}" if proxy else f"{host}:{port}"
         if scheme == "https":
             if not hasattr(http.client, "HTTPSConnection"):
                 self.context()  # raises the ConfigError that explains the missing ssl module
@@ -1659,15 +1762,23 @@ class _Transport:
             conn.connect()
         except socket.timeout:
             conn.close()
-            raise _conn_error(
-                f"timed out connecting to {host}:{port} after {seconds:g} s", _CONNECT, timeout=True
-            ) from None
+            raise _conn_error(f"timed out connecting to {where} after {seconds:g} s", _CONNECT, timeout=True) from None
         except OSError as exc:
             conn.close()
             hint = None
             if type(exc).__name__ == "SSLCertVerificationError":
                 hint = "set SSL_CERT_FILE or ca_file= if you use a private certificate authority"
-            raise _conn_error(f"could not connect to {host}:{port} ({_describe(exc)})", _CONNECT, hint=hint) from None
+            if proxy and str(exc).startswith("Tunnel connection failed"):
+                raise _conn_error(f"{where} refused to connect to {host}:{port} ({exc})", _CONNECT) from None
+            raise _conn_error(f"could not connect to {where} ({_describe(exc)})", _CONNECT, hint=hint) from None
+        if scheme == "http" and not _is_loopback_address(conn.sock.getpeername()[0]):
+            # http:// is allowed for loopback names only, but a name is not an address: whatever
+            # `foo.localhost` resolves to, the key goes in clear text only to a loopback peer.
+            conn.close()
+            raise ConfigError(
+                f"{host} resolved to a non-loopback address; refusing to send the API key over plain http://. "
+                "Use https://, or a loopback address such as 127.0.0.1"
+            )
         # http.client writes headers and body separately: without TCP_NODELAY, Nagle's algorithm can
         # hold the body back until the server's (delayed) ACK arrives. urllib3 sets it too.
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -1684,8 +1795,13 @@ class _Transport:
         headers: dict[str, str],
         body: Optional[bytes],
         timeouts: _Timeouts,
+        resend: bool,
     ) -> _Exchange:
-        """Send one request and read the response headers. Raises ``APIConnectionError``."""
+        """Send one request and read the response headers. Raises ``APIConnectionError``.
+
+        ``resend``: the request is safe to send again (``_resendable``), so a pooled connection that
+        turns out dead after sending is replaced and the request sent once more.
+        """
         import http.client
         import socket
 
@@ -1715,19 +1831,20 @@ class _Transport:
                 resp = conn.getresponse()
             except socket.timeout:
                 conn.close()
-                raise _conn_error(f"no response from {host} within {timeouts.read:g} s", _READ, timeout=True) from None
+                raise _conn_error(f"no response from {host} within {timeouts.read:g} s", _SENT, timeout=True) from None
             except APIConnectionError:
                 conn.close()
                 raise
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
-                no_answer = isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError))
-                if reused and (no_answer or isinstance(exc, OSError)):
-                    conn = None  # a pooled connection the server had closed: once more, fresh
+                if reused and resend:
+                    conn = None  # a pooled connection that died unseen: once more, on a fresh one
                     continue
-                if no_answer:
-                    raise _conn_error(f"{host} closed the connection without answering", _NO_RESPONSE) from None
-                raise _conn_error(f"the request to {host} failed ({_describe(exc)})", _READ) from None
+                if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)) or isinstance(
+                    exc, http.client.RemoteDisconnected
+                ):
+                    raise _conn_error(f"{host} closed the connection without answering", _SENT) from None
+                raise _conn_error(f"the request to {host} failed ({_describe(exc)})", _SENT) from None
             return _Exchange(self, key, conn, resp, timeouts)
 
 
@@ -1750,9 +1867,9 @@ def _connection_class(tls: bool) -> Any:
             def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
                 if type(message_body) is bytes and not encode_chunked:
                     self._buffer.extend((b"", message_body))
-                    message = b"\r\n".join(self._buffer)
+                    # (no local holds the joined bytes: the key is in them, and locals show in tracebacks)
+                    self.send(b"\r\n".join(self._buffer))
                     del self._buffer[:]
-                    self.send(message)
                 else:
                     super()._send_output(message_body, encode_chunked)
 
@@ -1760,20 +1877,57 @@ def _connection_class(tls: bool) -> Any:
     return _connection_classes[tls]
 
 
+def _is_loopback_address(address: str) -> bool:
+    """Whether an IP address (as ``getpeername()`` gives it) is a loopback one, IPv4-mapped included."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
 def _is_stale(conn: Any) -> bool:
-    """True if the server closed (or wrote to) an idle pooled connection."""
+    """True if an idle pooled connection can't be used: the server closed it, or sent bytes nobody asked for."""
     sock = conn.sock
     if sock is None:
         return True
     import select
 
     try:
-        readable = select.select([sock], [], [], 0)[0]
+        if hasattr(select, "poll"):  # select() fails for descriptors above 1024 (FD_SETSIZE)
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            readable = bool(poller.poll(0))
+        else:  # Windows: no poll(), and its select() has no such limit
+            readable = bool(select.select([sock], [], [], 0)[0])
     except (OSError, ValueError):
         return True
-    # A plain socket that is readable while idle holds EOF or bytes nobody asked for: unusable.
-    # Through TLS it may just be a session ticket; the send path catches a dead one instead.
-    return bool(readable) and not hasattr(sock, "pending")
+    if not readable:
+        return False
+    if not hasattr(sock, "pending"):  # plain TCP: readable while idle means EOF or unexpected bytes
+        return True
+    # TLS: readable may be only a record without application data (a session ticket, which TLS 1.3
+    # servers send after the handshake). A non-blocking read tells: it consumes such a record and
+    # wants more (not stale), or meets EOF / close_notify (b"") or data nobody asked for (stale).
+    import ssl
+
+    timeout = sock.gettimeout()
+    try:
+        sock.setblocking(False)
+        sock.recv(1)
+    except ssl.SSLWantReadError:
+        return False
+    except OSError:  # a reset, a TLS error
+        return True
+    finally:
+        try:
+            sock.settimeout(timeout)
+        except OSError:
+            pass
+    return True
 
 
 ###############################################################################
@@ -1785,12 +1939,13 @@ def _is_stale(conn: Any) -> bool:
 class RetryPolicy:
     """When and how long to wait before trying a failed request again. A value: share it freely.
 
-    What is retried: the statuses in ``retry_statuses``; connection failures before the request was
-    sent (refused, DNS, TLS handshake, connect timeout); a server that hung up without answering;
-    GET requests that broke while reading. What is not: any other 4xx (Venice counts failures and
-    blocks a key that makes too many, see ``failure_budget``), and a POST whose request was sent
-    before the connection broke or went silent: it may have been processed and billed, so it is
-    retried only with ``retry_read_timeouts=True``. A stream is never retried once its body began.
+    What is retried: the statuses in ``retry_statuses``; connection failures before anything was sent
+    (refused, DNS, TLS handshake, connect timeout); and, for requests that are *safe to re-send* (GET
+    and HEAD, or any request with an ``Idempotency-Key`` header), failures after sending too. What is
+    not: any other 4xx (Venice counts failures and blocks a key that makes too many, see
+    ``failure_budget``), and a POST whose bytes may have reached Venice before the connection broke,
+    went silent or was closed without an answer: it may have been processed and billed, so it is
+    never sent again unless ``retry_unsafe=True``. A stream is never retried once its body began.
 
     Attributes:
         max_retries: Retries after the first attempt; 0 turns retrying off.
@@ -1799,12 +1954,14 @@ class RetryPolicy:
         retry_statuses: HTTP statuses worth retrying.
         max_retry_after: Longest server-requested wait (``Retry-After``) we sleep through; a longer
             one raises ``RateLimitError`` at once, with ``.retry_after`` set.
-        retry_read_timeouts: Also retry a POST that timed out or broke after it was sent (it may be
-            billed twice).
+        retry_read_timeouts: Deprecated name of ``retry_unsafe`` (0.1); setting it sets that.
         on_retry: Called as ``on_retry(attempt, error, delay)`` before each retry's sleep.
         failure_budget, failure_window: Venice blocks a caller for 30 s after about 20 failed requests
-            in 30 s (NOTES.md §5). Once this client has seen ``failure_budget`` failures within
-            ``failure_window`` seconds it stops retrying and says why.
+            in 30 s (``../shared/venice-api/NOTES.md`` §5). Once this client has seen ``failure_budget``
+            failures within ``failure_window`` seconds it stops retrying and says why.
+        retry_unsafe: Also re-send a request that is not safe to re-send (a POST without an
+            ``Idempotency-Key``) after it may have reached Venice: a timeout, a reset, a hang-up. A
+            duplicate may be processed and billed twice; only for calls where that is acceptable.
     """
 
     max_retries: int = DEFAULT_MAX_RETRIES
@@ -1816,8 +1973,16 @@ class RetryPolicy:
     on_retry: Optional[Callable[[int, VeniceError, float], None]] = None
     failure_budget: int = 15
     failure_window: float = 30.0
+    retry_unsafe: bool = False
 
     def __post_init__(self) -> None:
+        if self.retry_read_timeouts and not self.retry_unsafe:
+            import warnings
+
+            warnings.warn(
+                "RetryPolicy(retry_read_timeouts=True) is deprecated: use retry_unsafe=True", DeprecationWarning, 3
+            )
+            object.__setattr__(self, "retry_unsafe", True)
         for name in ("max_retries", "failure_budget"):
             value = getattr(self, name)
             if not _is_number(value, whole=True) or value < 0:
@@ -2133,7 +2298,7 @@ class _StreamState:
                     left = idle - (monotonic() - last_data)
                     if left <= 0:
                         ex.close()
-                        raise _conn_error(f"no data event for {idle:g} s (only keep-alives)", _READ, timeout=True)
+                        raise _conn_error(f"no data event for {idle:g} s (only keep-alives)", _SENT, timeout=True)
                     ex.set_timeout(left)
                     quiet = True
                     continue
@@ -2707,6 +2872,8 @@ def _strip_none(value: Any) -> Any:
     return value
 
 
+#: The headers a cross-host redirect keeps (see VeniceClient._redirect).
+_NEUTRAL_HEADERS: Final = frozenset({"user-agent", "accept", "accept-encoding"})
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
@@ -2745,7 +2912,9 @@ class VeniceClient:
         connect_timeout: Seconds allowed to connect.
         max_retries: Retries after the first attempt (see ``RetryPolicy``).
         default_model: Model used when a call names none.
-        default_headers: Headers added to every request.
+        default_headers: Headers added to every request (never sent to another host on a redirect).
+        ca_file: PEM file of CA certificates to trust instead of the system's.
+        ssl_context: A ready ``ssl.SSLContext`` (wins over ``ca_file``).
         config: A ready ``Config``; the arguments above override its fields.
         retry: A ``RetryPolicy`` (``max_retries`` above wins over its own).
         env_file, environ: Passed to ``load_config``.
@@ -2770,6 +2939,8 @@ class VeniceClient:
         max_retries: Optional[int] = None,
         default_model: Optional[str] = None,
         default_headers: Optional[Mapping[str, str]] = None,
+        ca_file: Optional[str] = None,
+        ssl_context: Optional[ssl.SSLContext] = None,
         config: Optional[Config] = None,
         retry: Optional[RetryPolicy] = None,
         env_file: Union[str, os.PathLike[str], bool, None] = None,
@@ -2787,6 +2958,8 @@ class VeniceClient:
             "max_retries": max_retries,
             "default_model": default_model,
             "default_headers": default_headers,
+            "ca_file": ca_file,
+            "ssl_context": ssl_context,
         }
         if config is None:
             config = load_config(env_file=env_file, environ=environ, **overrides)  # type: ignore[arg-type]
@@ -2814,7 +2987,7 @@ class VeniceClient:
         self._host = url.hostname or ""
         self._port = url.port or (443 if url.scheme == "https" else 80)
         self._prefix = url.path.rstrip("/")
-        self._transport = _Transport(config, os.environ if environ is None else environ, trust_env)
+        self._transport = _Transport(config, environ, trust_env)
         # A dropped client is cyclic garbage (it and its namespaces refer to each other), and the
         # collector finalizes such objects in no set order: a socket could be finalized (with a
         # ResourceWarning) before any __del__ here closed it. The pool is kept out of that garbage
@@ -2828,7 +3001,7 @@ class VeniceClient:
         self._failures: list[float] = []
         self._failures_lock = threading.Lock()
         self._user_agent = f"venice.py/{__version__} Python/{sys.version_info[0]}.{sys.version_info[1]}"
-        self._header_cache: dict[tuple[Optional[str], bool, bool], dict[str, str]] = {}
+        self._header_cache: dict[tuple[bool, bool, bool], dict[str, str]] = {}
         self.chat = Chat(self)
         self.models = Models(self)
 
@@ -2955,20 +3128,26 @@ class VeniceClient:
         return self._random()
 
     def _headers(
-        self, key: Optional[str], stream: bool, has_body: bool, extra: Optional[Mapping[str, str]]
+        self, keyless: bool, stream: bool, has_body: bool, extra: Optional[Mapping[str, str]]
     ) -> dict[str, str]:
         """The request headers; without per-call extras they are built once per kind of request
-        (callers copy before changing them)."""
+        (callers copy before changing them). ``keyless``: the endpoint works without a key.
+
+        The key is read here and kept only as a ``_Masked`` value: no frame on the request path holds
+        it in a local that a traceback with locals (``pytest --showlocals``, Sentry) would show."""
         if extra is None:
-            cached = self._header_cache.get((key, stream, has_body))
+            cached = self._header_cache.get((keyless, stream, has_body))
             if cached is None:
-                cached = self._header_cache[(key, stream, has_body)] = self._build_headers(key, stream, has_body, None)
+                cached = self._build_headers(keyless, stream, has_body, None)
+                self._header_cache[(keyless, stream, has_body)] = cached
             return cached
-        return self._build_headers(key, stream, has_body, extra)
+        return self._build_headers(keyless, stream, has_body, extra)
 
     def _build_headers(
-        self, key: Optional[str], stream: bool, has_body: bool, extra: Optional[Mapping[str, str]]
+        self, keyless: bool, stream: bool, has_body: bool, extra: Optional[Mapping[str, str]]
     ) -> dict[str, str]:
+        if not keyless:
+            self.config.require_key()
         headers = {
             "User-Agent": self._user_agent,
             "Accept": "text/event-stream" if stream else "application/json",
@@ -2980,8 +3159,8 @@ class VeniceClient:
         headers.update(self.config.default_headers)
         if extra:
             headers.update(extra)  # checked with the rest when first sent (_Transport.head)
-        if key is not None:
-            headers["Authorization"] = f"Bearer {key}"
+        if self.config.api_key is not None:
+            headers["Authorization"] = _Masked(f"Bearer {self.config.api_key}")
         return headers
 
     def _target(self, path: str, params: Optional[Mapping[str, Any]]) -> str:
@@ -3029,7 +3208,7 @@ class VeniceClient:
                 raise InvalidRequestError(f"deadline must be a number of seconds, got {deadline!r}")
             deadline = min(deadline, _MAX_WAIT)
         route = "/" + path.split("?")[0].strip("/")
-        key = self.config.api_key if (method == "GET" and route in _KEYLESS_PATHS) else self.config.require_key()
+        keyless = method == "GET" and route in _KEYLESS_PATHS
         payload = None
         if body is not None:
             try:
@@ -3037,7 +3216,8 @@ class VeniceClient:
             except (TypeError, ValueError, RecursionError) as err:  # an object json can't encode, NaN, a lone
                 # surrogate, a cycle (RecursionError in _strip_none), nesting too deep
                 raise InvalidRequestError(f"the request can't be sent as JSON: {err}") from None
-        headers = self._headers(key, stream, payload is not None, extra_headers)
+        headers = self._headers(keyless, stream, payload is not None, extra_headers)
+        resend = _resendable(method, headers)
         target = self._target(path, params)
         timeouts = _Timeouts(self.config.connect_timeout, timeout or self.config.timeout, deadline)
         scheme, host, port = self._scheme, self._host, self._port
@@ -3047,7 +3227,7 @@ class VeniceClient:
             error: VeniceError
             rheaders: dict[str, str] = {}
             try:
-                ex = self._transport.open(method, scheme, host, port, target, headers, payload, timeouts)
+                ex = self._transport.open(method, scheme, host, port, target, headers, payload, timeouts, resend)
                 status = ex.status
                 if 200 <= status < 300:
                     if stream:
@@ -3055,13 +3235,10 @@ class VeniceClient:
                     return ex, ex.read_all()
                 data = ex.read_all()
             except APIConnectionError as err:
-                if (
-                    getattr(err, "_stage", _READ) == _READ
-                    and method not in ("GET", "HEAD")
-                    and not policy.retry_read_timeouts
-                ):
+                if getattr(err, "_stage", _SENT) != _CONNECT and not (resend or policy.retry_unsafe):
                     self._fail()
-                    raise  # the request was sent: it may have been processed (and billed)
+                    err.hint = err.hint or "not sent again: it may have been processed (see RetryPolicy.retry_unsafe)"
+                    raise  # the request may have reached Venice: it may have been processed (and billed)
                 error = err
             else:
                 rheaders = ex.headers
@@ -3158,7 +3335,9 @@ class VeniceClient:
                 f"refusing to follow a redirect to {url}", status_code=status, headers=ex.headers, request_id=rid
             )
         if (parts.scheme, new_host, new_port) != (self._scheme, self._host, self._port):
-            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            # Another host gets neither the key nor the caller's default_headers (they may carry other
+            # secrets or tenant ids): only the library's own neutral headers.
+            headers = {k: v for k, v in headers.items() if k.lower() in _NEUTRAL_HEADERS}
         return parts.scheme, new_host, new_port, parts.path + (f"?{parts.query}" if parts.query else ""), headers
 
     def _json(
