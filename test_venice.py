@@ -955,8 +955,8 @@ def test_tls_with_ca_file_and_verification_failure(tmp_path):
             for _ in range(3):
                 assert c.chat.complete("tls", model="m").text == "Echo: tls"
         assert server.connections == 1
-        # A pooled TLS connection the server closed while idle is found out on the send path (a TLS
-        # socket may be readable for a session ticket, so it is not judged stale beforehand).
+        # A pooled TLS connection the server closed while idle is found out before sending (a POST is
+        # never re-sent once sent): readable, and a non-blocking TLS read meets EOF, not a session ticket.
         server.script.append(reply_then_hang_up)
         with venice.VeniceClient(config=config, max_retries=0) as c:
             assert c.chat.complete("a", model="m").text == "first"
@@ -1080,6 +1080,215 @@ def test_plain_http_to_loopback_never_goes_through_a_proxy(fake, monkeypatch):
             with venice.VeniceClient(KEY, base_url=fake.url, environ=environ) as c:
                 assert c.chat.complete("x", model="m").text == "Echo: x"  # the key never travels to the proxy
     assert seen == []
+
+
+def cut_short(body, *, gzip_it=False, declared=None):
+    """A reply that promises more bytes than it sends, then closes."""
+    import gzip
+
+    data = gzip.compress(body) if gzip_it else body
+
+    def reply(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        if gzip_it:
+            handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Content-Length", str(declared or len(data) + 100))
+        handler.end_headers()
+        handler.wfile.write(data if declared else data[: len(data) // 2] if gzip_it else data)
+        handler.wfile.flush()
+        handler.close_connection = True
+
+    return reply
+
+
+def test_a_body_cut_short_is_a_connection_error_and_a_get_is_retried(fake):
+    models = json.dumps({"object": "list", "data": FAKE_MODELS}).encode()
+    fake.get_script.append(cut_short(models))
+    sleeps = []
+    with venice.VeniceClient(KEY, base_url=fake.url, sleep=sleeps.append, random=lambda: 0.0) as c:
+        assert len(c.models.list()) == 2  # the first answer lacked 100 bytes: retried (a GET is safe to re-send)
+        assert sleeps == [0.5]
+    with venice.VeniceClient(KEY, base_url=fake.url, max_retries=0) as c:
+        fake.get_script.append(cut_short(b"a,b\n1,2\n"))
+        with pytest.raises(venice.APIConnectionError, match="with 100 bytes of the response body missing"):
+            c.request("GET", "/billing/usage-history")  # bytes of another type: not returned short either
+        fake.get_script.append(cut_short(b"a,b\n1,2\n"))
+        with c.request("GET", "/models", stream=True) as raw:
+            with pytest.raises(venice.APIConnectionError, match="bytes of the response body missing"):
+                raw.read()
+        fake.script.append(cut_short(b'{"choices": [{"message": {"content": "cut"}}]}'))
+        with pytest.raises(venice.APIConnectionError, match="bytes of the response body missing"):
+            c.chat.complete("x", model="m")  # not "200 ... not valid JSON", and the POST is not re-sent
+    assert fake.requests[-1][0] == "POST" and [r[0] for r in fake.requests].count("POST") == 1
+
+
+def test_a_cut_gzip_body_is_a_connection_error(fake):
+    body = json.dumps({"choices": [{"message": {"content": "zipped " * 500}}]}).encode()
+    import gzip
+
+    whole = gzip.compress(body)
+    fake.script.append(cut_short(body, gzip_it=True, declared=len(whole) // 2))  # framing intact, gzip cut
+    with venice.VeniceClient(KEY, base_url=fake.url) as c:
+        with pytest.raises(venice.APIConnectionError, match="gzip-encoded response ended before the end"):
+            c.chat.complete("x", model="m")
+
+
+def test_abort_after_release_leaves_the_pooled_connection_alone(fake):
+    # ChatStream.close() from another thread calls abort(); if the response was already read and its
+    # connection returned to the pool (where another call may use it), nothing may happen to it.
+    with venice.VeniceClient(KEY, base_url=fake.url) as c:
+        raw = c.request("GET", "/models", stream=True)
+        raw.read()  # to the end: the connection is back in the pool
+        raw._ex.abort()
+        assert len(c.models.list()) == 2
+        assert c._transport.connections_opened == 1
+        raw = c.request("GET", "/models", stream=True)
+        raw._ex.abort()  # mid-response: the connection is shut, and never goes back to the pool
+        with contextlib.suppress(venice.APIConnectionError):
+            raw.read()  # (what http.client had buffered may still come out)
+        assert len(c.models.list()) == 2 and c._transport.connections_opened == 2
+
+
+def test_pooled_connections_are_checked_with_poll_above_descriptor_1024(fake):
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1300:
+        pytest.skip("needs 1300 open files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1300), hard))
+    files = [open(os.devnull) for _ in range(1100)]  # the client's socket gets a descriptor above 1024
+    try:
+        with venice.VeniceClient(KEY, base_url=fake.url) as c:
+            for i in range(3):
+                assert c.chat.complete(f"n{i}", model="m").text == f"n{i}".join(["Echo: ", ""])
+            assert c._transport.idle[("http", "127.0.0.1", fake.server_port)][0][0].sock.fileno() > 1024
+        assert fake.connections == 1  # select() raised for such descriptors, read as "stale": one per call
+    finally:
+        for f in files:
+            f.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_connection_idle_too_long_is_not_reused(fake):
+    with venice.VeniceClient(KEY, base_url=fake.url) as c:
+        c.chat.complete("a", model="m")
+        c.chat.complete("b", model="m")
+        assert fake.connections == 1
+        c._transport.idle_limit = 0.0  # (30 s by default)
+        time.sleep(0.01)
+        c.chat.complete("c", model="m")
+    assert fake.connections == 2
+
+
+def test_many_threads_share_one_client_without_sharing_a_connection(fake):
+    results, errors = {}, []
+
+    def work(n):
+        try:
+            for i in range(15):
+                results[(n, i)] = c.chat.complete(f"t{n}-{i}", model="m").text
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    with venice.VeniceClient(KEY, base_url=fake.url, timeout=5) as c:
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not any(t.is_alive() for t in threads) and errors == []
+    # A connection handed to two threads at once mixes their answers (or hangs until the timeout).
+    assert results == {(n, i): f"Echo: t{n}-{i}" for n in range(8) for i in range(15)}
+    assert 1 <= fake.connections <= 8
+
+
+def test_a_forked_child_never_uses_the_parents_pooled_connections(fake):
+    import warnings
+
+    with venice.VeniceClient(KEY, base_url=fake.url) as c:
+        c.chat.complete("parent", model="m")
+        read, write = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork() with threads running
+            pid = os.fork()
+        if pid == 0:  # the child: report what its pool holds, then leave at once
+            try:
+                os.write(write, str(sum(len(v) for v in c._transport.idle.values())).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        assert os.read(read, 10) == b"0"
+        os.close(read)
+        os.waitpid(pid, 0)
+        assert c.chat.complete("again", model="m").text == "Echo: again"  # the parent's connection lives on
+    assert fake.connections == 1
+
+
+def test_default_headers_are_not_sent_to_another_host_on_a_redirect(fake):
+    with running(FakeVenice("localhost")) as other:
+        target = other.url + "/models?type=text"
+        fake.get_script.append(lambda h: h._send(302, b"", headers=[("Location", target)]))
+        with venice.VeniceClient(KEY, base_url=fake.url, default_headers={"X-Tenant": "secret-tenant"}) as c:
+            c.models.list()
+        sent = other.requests[-1][2]
+        assert "X-Tenant" not in sent and "Authorization" not in sent
+        assert sent["User-Agent"].startswith("venice.py/") and sent["Accept"] == "application/json"
+        assert fake.requests[-1][2]["X-Tenant"] == "secret-tenant"
+
+
+def test_client_takes_ca_file_and_ssl_context(tmp_path):
+    import ssl
+
+    cert, key = make_cert(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    with running(FakeVenice("localhost", tls=ctx)) as server:
+        with venice.VeniceClient(KEY, base_url=server.url, ca_file=cert, environ={}) as c:
+            assert c.config.ca_file == cert and c.chat.complete("ca", model="m").text == "Echo: ca"
+        client_ctx = ssl.create_default_context(cafile=cert)
+        with venice.VeniceClient(KEY, base_url=server.url, ssl_context=client_ctx, environ={}) as c:
+            assert c.chat.complete("ctx", model="m").text == "Echo: ctx"
+
+
+def test_the_key_is_in_no_local_of_the_request_path(fake):
+    # pytest --showlocals and error trackers show the locals of every frame of a traceback.
+    import traceback
+
+    fake.script.append(lambda h: h._send(500, {"error": "boom"}))
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    calls = [
+        lambda: venice.VeniceClient(KEY, base_url=fake.url, max_retries=0).chat.complete("x", model="m"),
+        lambda: venice.VeniceClient(KEY, base_url=f"http://127.0.0.1:{port}/v1", max_retries=0).models.list(),
+    ]
+    for call in calls:
+        with pytest.raises(venice.VeniceError) as info:
+            call()
+        err, frames = info.value, 0
+        while err is not None:
+            for frame, _ in traceback.walk_tb(err.__traceback__):
+                if frame.f_code.co_filename == venice.__file__:
+                    frames += 1
+                    shown = repr(frame.f_locals)
+                    assert KEY not in shown and KEY.encode() not in frame.f_locals.values(), frame.f_code.co_name
+            err = err.__context__
+        assert frames >= 3
+
+
+def test_loopback_is_decided_by_the_peer_address():
+    for address in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"):
+        assert venice._is_loopback_address(address), address
+    for address in ("10.0.0.5", "192.168.1.2", "::ffff:10.0.0.1", "fe80::1%eth0", "not-an-ip"):
+        assert not venice._is_loopback_address(address), address
+
+
+def test_retry_read_timeouts_is_a_deprecated_name_of_retry_unsafe():
+    with pytest.warns(DeprecationWarning, match="use retry_unsafe=True"):
+        policy = venice.RetryPolicy(retry_read_timeouts=True)
+    assert policy.retry_unsafe is True and venice.RetryPolicy().retry_unsafe is False
 
 
 def test_response_metadata_and_deprecation_warning_once(fake):
