@@ -699,6 +699,53 @@ def test_key_is_masked_everywhere(fake, caplog):
     client.close()
 
 
+@pytest.mark.parametrize("url", ["https://attacker.example/api/v1", "http://127.0.0.1:9/v1", "http://localhost:9"])
+def test_a_dotenv_base_url_is_not_combined_with_a_key_from_elsewhere(tmp_path, url):
+    write(tmp_path / ".env", f"VENICE_BASE_URL={url}\n")
+    cred = write(tmp_path / "cred", "VENICE_API_KEY=cred-key-1234567890\n")
+    for kw in ({"environ": {"VENICE_API_KEY": KEY}}, {"environ": {}, "credentials_path": cred}, {"api_key": KEY, "environ": {}}):
+        with pytest.raises(venice.ConfigError) as info:
+            venice.load_config(**kw)
+        text = str(info.value)
+        assert "the .env file in this folder sets VENICE_BASE_URL" in text and "pass base_url=" in text
+        assert KEY not in text and "cred-key" not in text
+    assert "VENICE_API_KEY" in str(pytest.raises(venice.ConfigError, venice.load_config, environ={"VENICE_API_KEY": KEY}).value)
+
+
+def test_a_dotenv_base_url_is_used_with_a_key_from_the_same_dotenv_or_when_venice_is_the_host(tmp_path):
+    write(tmp_path / ".env", f"VENICE_BASE_URL=http://127.0.0.1:9/v1\nVENICE_API_KEY={KEY}\n")
+    config = venice.load_config(environ={})
+    assert (config.base_url, config.api_key, config.key_source) == ("http://127.0.0.1:9/v1", KEY, ".env")
+    write(tmp_path / ".env", "VENICE_BASE_URL=https://api.venice.ai/api/v2\n")
+    assert venice.load_config(environ={"VENICE_API_KEY": KEY}).base_url == "https://api.venice.ai/api/v2"
+    write(tmp_path / ".env", "VENICE_BASE_URL=https://elsewhere.example/v1\n")
+    # the user's own choices: a URL from the environment or an argument, or a .env file named explicitly
+    assert venice.load_config(environ={"VENICE_API_KEY": KEY}, base_url="https://a.example/v1").base_url == "https://a.example/v1"
+    env = {"VENICE_API_KEY": KEY, "VENICE_BASE_URL": "https://b.example/v1"}
+    assert venice.load_config(environ=env).base_url == "https://b.example/v1"
+    assert venice.load_config(environ={"VENICE_API_KEY": KEY}, env_file=tmp_path / ".env").base_url == "https://elsewhere.example/v1"
+    assert venice.load_config(environ={}).api_key is None  # no key: nothing to leak
+
+
+def test_a_key_pasted_into_the_port_is_never_echoed():
+    for url in (f"https://api.venice.ai:{KEY}/api/v1", "https://api.venice.ai:99999/api/v1"):
+        with pytest.raises(venice.ConfigError) as info:
+            venice.VeniceClient("other-key-1234567890", base_url=url)
+        err = info.value
+        assert str(err) == "base_url can't be used: its port is not a number from 0 to 65535"
+        assert err.__context__ is None and err.__cause__ is None  # urllib's text quoted the port
+
+
+def test_oversized_settings_files_are_refused_with_a_warning(tmp_path):
+    big = "X=" + "a" * 1_000_001 + "\n"
+    write(tmp_path / ".env", f"VENICE_API_KEY={KEY}\n" + big)
+    cred = write(tmp_path / "cred", f"VENICE_MODEL=m\n{big}")
+    with pytest.warns(UserWarning) as caught:
+        config = venice.load_config(environ={}, credentials_path=cred)
+    assert config.api_key is None and config.default_model is None
+    assert sorted(str(w.message).split(" is ")[1] for w in caught) == ["larger than 1 MB; not read as settings"] * 2
+
+
 ###############################################################################
 # Transport ####################################################################
 ###############################################################################

@@ -555,12 +555,20 @@ def _check_base_url(url: Any, key: Optional[str] = None) -> str:
     if not isinstance(url, str):
         raise ConfigError(f"base_url must be a string, got {type(url).__name__}")
     shown = repr(url.replace(key, mask_key(key)) if key else url)  # never the key, even pasted into the URL
+    problem = None
     try:
         parts = urlsplit(url)
+        problem = "its port is not a number from 0 to 65535"
         parts.port  # noqa: B018 - raises ValueError for a bad port
+        problem = None
     except ValueError as err:
+        # urllib's port message quotes the port, and a key pasted there would be echoed: never show it
+        problem = problem or f"it is not a valid URL: {err}"
         shown = "(hidden: it has an @)" if "@" in url else shown  # it may hold a password
-        raise ConfigError(f"base_url {shown} is not a valid URL: {err}") from None
+    if problem is not None:  # raised here, not in the except block: no __context__ keeps urllib's text
+        if problem.startswith("its port"):
+            raise ConfigError(f"base_url can't be used: {problem}")
+        raise ConfigError(f"base_url {shown} can't be used: {problem}")
     if "@" in parts.netloc:  # before any message that shows the URL
         raise ConfigError("base_url must not contain credentials; pass api_key instead")
     if parts.query or parts.fragment or url.endswith(("?", "#")):
@@ -777,18 +785,29 @@ def _read_env_file(path: str, source: str, *, private: bool = False) -> dict[str
         return {}
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
+            info = os.fstat(fh.fileno())
+            if info.st_size > _MAX_ENV_FILE:  # not a settings file: don't read it whole
+                warnings.warn(
+                    f"{path} is larger than {_MAX_ENV_FILE // 1_000_000} MB; not read as settings",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                return {}
             if private and os.name == "posix":
-                mode = os.fstat(fh.fileno()).st_mode
+                mode = info.st_mode
                 if mode & 0o077:
                     warnings.warn(
                         f"credentials file {path} is readable by other users; run: chmod 600 {path}",
                         UserWarning,
                         stacklevel=3,
                     )
-            text = fh.read()
+            text = fh.read(_MAX_ENV_FILE)  # (it may grow while read)
     except OSError:
         return {}
     return parse_dotenv(text, source=source)
+
+
+_MAX_ENV_FILE: Final = 1_000_000  # bytes: a .env or credentials file larger than this is refused
 
 
 _ENV_FIELDS: Final = (
@@ -859,6 +878,7 @@ def load_config(
 
     resolved: dict[str, Any] = {k: v for k, v in args.items() if v is not None}
     key_source = "argument" if resolved.get("api_key") is not None else None
+    url_source = "argument" if base_url is not None else None
     for source, read in layers:
         if len(resolved) == len(args):
             break  # everything decided: don't touch the file system
@@ -871,6 +891,10 @@ def load_config(
             resolved[name] = _convert(name, raw, where)
             if name == "api_key":
                 key_source = source
+            elif name == "base_url":
+                url_source = source
+    if url_source == ".env" and key_source not in (None, ".env") and (env_file is None or env_file is True):
+        _check_dotenv_url(resolved["base_url"], key_source)
     _check_dict("default_headers", default_headers, ConfigError)
     if ssl_context is not None and not hasattr(ssl_context, "wrap_socket"):
         raise ConfigError(f"ssl_context must be an ssl.SSLContext, not {type(ssl_context).__name__}")
@@ -884,8 +908,28 @@ def load_config(
             **resolved,
         )
     except ConfigError as err:
-        raise ConfigError(err.message) from None
+        message = err.message
+    raise ConfigError(message)  # (out of the except block: a short traceback, and no __context__)
 
+
+def _check_dotenv_url(url: str, key_source: str) -> None:
+    """A ``.env`` arrives with other people's code (a cloned repository): its ``VENICE_BASE_URL`` may
+    send a key only to Venice, unless the key is in that same file (issue 10, item 9)."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return  # malformed: Config() says so
+    if host == "api.venice.ai":
+        return
+    where = {"argument": "the api_key argument", "environment": "the environment variable VENICE_API_KEY"}
+    raise ConfigError(
+        f"the .env file in this folder sets VENICE_BASE_URL to {host!r}, but the API key comes from "
+        f"{where.get(key_source, 'the credentials file')}; refusing to send a key to a host named by a "
+        ".env that may have come with someone else's code. Put the key and the URL in one place, set "
+        "VENICE_BASE_URL in the environment, or pass base_url=…"
+    )
 
 def _convert(name: str, raw: str, where: str) -> Any:
     raw = raw.strip()
