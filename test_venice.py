@@ -898,13 +898,13 @@ def test_connection_refused_is_a_connection_error():
 
 
 def test_stall_before_headers_times_out_and_post_is_not_retried(fake):
-    fake.script.append(lambda h: time.sleep(1.0))
+    fake.script.append(lambda h: time.sleep(5.0))
     sleeps = []
     with venice.VeniceClient(KEY, base_url=fake.url, timeout=0.2, sleep=sleeps.append) as c:
         started = time.monotonic()
         with pytest.raises(venice.APITimeoutError) as info:
             c.chat.complete("x", model="m")
-    assert time.monotonic() - started < 0.95 and "no response from 127.0.0.1 within 0.2 s" in str(info.value)
+    assert time.monotonic() - started < 4 and "no response from 127.0.0.1 within 0.2 s" in str(info.value)
     assert sleeps == [] and len(fake.requests) == 1
 
 
@@ -942,11 +942,11 @@ def test_reset_mid_body(fake):
 
 def test_deadline_bounds_the_call_including_retries(fake):
     fake.script += [lambda h: h._send(503, {"error": "busy"})] * 3
-    with venice.VeniceClient(KEY, base_url=fake.url, max_retries=5, random=lambda: 0.0) as c:
-        started = time.monotonic()
+    sleeps = []  # (injected: no real time passes, so no wall-clock window to miss on a loaded machine)
+    with venice.VeniceClient(KEY, base_url=fake.url, max_retries=5, random=lambda: 0.0, sleep=sleeps.append) as c:
         with pytest.raises(venice.ServerError):
-            c.chat.complete("x", model="m", deadline=0.8)  # real sleeps: 0.5, then 1.0 would pass the deadline
-    assert 0.4 < time.monotonic() - started < 1.5 and len(fake.requests) == 2  # no deadline: 3.5 s of sleeps
+            c.chat.complete("x", model="m", deadline=0.8)  # 0.5, then a 1.0 s wait would pass the deadline
+    assert sleeps == [0.5] and len(fake.requests) == 2  # no deadline: 5 retries
 
 
 @pytest.mark.parametrize("location", ["http://[::1", "http://localhost:99999/x", "/caf\u00e9", "https://" + "a" * 64 + ".com/"])
@@ -1811,19 +1811,22 @@ def test_stream_reset_mid_stream_is_a_connection_error_with_partial(fake, client
 
 
 def test_stream_stall_mid_stream_times_out_with_partial(fake, fake_env):
-    fake.script.append(stream_reply(ev(_chunk("before ")), lambda h: time.sleep(1.0), ev(_chunk("late")), end=True))
+    fake.script.append(stream_reply(ev(_chunk("before ")), lambda h: time.sleep(5.0), ev(_chunk("late")), end=True))
     with venice.VeniceClient(KEY, base_url=fake.url, timeout=0.3, max_retries=0) as c:
         started = time.monotonic()
         with pytest.raises(venice.APITimeoutError) as info:
             list(c.chat.complete("hi", model="m", stream=True))
-        assert time.monotonic() - started < 0.95  # the server stalls for 1 s
+        assert time.monotonic() - started < 4  # the server stalls for 5 s
     assert info.value.partial == "before "
 
 
 def test_stream_pings_do_not_reset_the_idle_timeout(fake, fake_env):
     def pings(handler):
-        for _ in range(12):
-            write_chunk(handler, b": ping\n\n")
+        for _ in range(50):  # pings for 5 s, then data: only a timeout that ignores pings fires
+            try:
+                write_chunk(handler, b": ping\n\n")
+            except OSError:
+                return
             time.sleep(0.1)
 
     fake.script.append(stream_reply(ev(_chunk("a")), pings, ev(_chunk("b", finish="stop")), b"data: [DONE]\n\n"))
@@ -1832,7 +1835,7 @@ def test_stream_pings_do_not_reset_the_idle_timeout(fake, fake_env):
         with pytest.raises(venice.APITimeoutError) as info:
             list(c.chat.complete("hi", model="m", stream=True))
         elapsed = time.monotonic() - started
-    assert 0.45 < elapsed < 1.15 and info.value.partial == "a" and "only keep-alives" in str(info.value)
+    assert 0.4 <= elapsed < 4 and info.value.partial == "a" and "only keep-alives" in str(info.value)
 
 
 def test_stream_deadline_bounds_the_whole_call(fake, fake_env):

@@ -380,7 +380,8 @@ _STATUS_ERRORS: Final[dict[int, type[VeniceAPIError]]] = {
     429: RateLimitError,
 }
 
-# Venice rarely puts its documented codes in the body (NOTES.md §4): infer them from the message.
+# Venice rarely puts its documented codes in the body (../shared/venice-api/NOTES.md §4): infer them
+# from the message.
 # (status, lower-case substring, code); first match wins.
 _MESSAGE_CODES: Final = (
     (401, "only available to pro", "PRO_ONLY_MODEL"),
@@ -432,7 +433,7 @@ def _summarise_details(details: JSON, path: str = "") -> list[str]:
 
 
 def _parse_error_body(status: int, raw: bytes) -> tuple[str, Optional[str], JSON]:
-    """Return ``(message, code, body)`` for any of the error shapes in NOTES.md §4."""
+    """Return ``(message, code, body)`` for any of the error shapes in ../shared/venice-api/NOTES.md §4."""
     text = raw.decode("utf-8", "replace")
     try:
         body: JSON = json.loads(text) if text.strip() else None
@@ -931,6 +932,7 @@ def _check_dotenv_url(url: str, key_source: str) -> None:
         "VENICE_BASE_URL in the environment, or pass base_url=…"
     )
 
+
 def _convert(name: str, raw: str, where: str) -> Any:
     raw = raw.strip()
     try:
@@ -1068,8 +1070,8 @@ def _number(value: Optional[str], kind: Callable[[str], Any] = float) -> Any:
 
 
 def _reset_time(value: Optional[str], now: float) -> Optional[float]:
-    """Rate-limit reset as epoch seconds. Venice's docs disagree on the unit (NOTES.md §6), so go by
-    magnitude: > 1e12 is epoch milliseconds, > 1e9 epoch seconds, anything else seconds from now."""
+    """Rate-limit reset as epoch seconds. Venice's docs disagree on the unit (../shared/venice-api/NOTES.md
+    §6), so go by magnitude: > 1e12 is epoch milliseconds, > 1e9 epoch seconds, anything else seconds from now."""
     v = _number(value)
     if v is None:
         return None
@@ -1082,7 +1084,7 @@ def _reset_time(value: Optional[str], now: float) -> Optional[float]:
 
 @_record
 class ResponseMeta:
-    """What Venice says about a response in its headers (NOTES.md §6).
+    """What Venice says about a response in its headers (../shared/venice-api/NOTES.md §6).
 
     Attributes:
         status_code: HTTP status.
@@ -3195,7 +3197,8 @@ class VeniceClient:
         headers = {
             "User-Agent": self._user_agent,
             "Accept": "text/event-stream" if stream else "application/json",
-            # Venice compresses non-streamed answers only (NOTES.md §1); a stream stays unbuffered.
+            # Venice compresses non-streamed answers only (../shared/venice-api/NOTES.md §1); a stream stays
+            # unbuffered.
             "Accept-Encoding": "identity" if stream else "gzip",
         }
         if has_body:
