@@ -290,15 +290,18 @@ def fake_env(fake, monkeypatch, tmp_path):
 
 def test_all_is_pinned_and_documented():
     assert venice.__all__ == [
-        "APIConnectionError", "APIError", "APIStatusError", "APITimeoutError", "AttrDict", "AuthenticationError",
-        "BadRequestError", "CHAT_REQUEST_KEYS", "ChatCompletion", "ChatResponse", "ChatStream", "Config", "ConfigError",
-        "EMBEDDING_REQUEST_KEYS", "Embeddings", "InternalServerError", "InvalidRequestError", "Model", "ModelList",
-        "NotFoundError", "OpenAI", "PaymentRequiredError", "PermissionDeniedError", "RateLimitError", "RawResponse",
-        "ResponseMeta", "RetryPolicy", "ServerError", "ServerSentEvent", "StreamError", "ToolCall", "UnauthorizedError",
-        "UnprocessableEntityError", "VeniceAPIError", "VeniceClient", "VeniceError", "chat", "credentials_path",
-        "estimate_tokens", "function_to_tool", "iter_sse", "list_models", "load_config", "main", "mask_key",
-        "normalize_stop", "parse_dotenv", "retry_delay", "run_tool_calls", "start_proxy",
+        "AttrDict", "ChatResponse", "ChatStream", "Config", "Model", "ModelList", "RawResponse", "ResponseMeta",
+        "RetryPolicy", "ServerSentEvent", "ToolCall", "VeniceClient", "chat", "credentials_path", "estimate_tokens",
+        "function_to_tool", "iter_sse", "list_models", "load_config", "mask_key", "normalize_stop", "parse_dotenv",
+        "retry_delay", "run_tool_calls", "start_proxy",
+        "APIConnectionError", "APITimeoutError", "ConfigError", "InvalidRequestError", "NotFoundError",
+        "PaymentRequiredError", "PermissionDeniedError", "RateLimitError", "ServerError", "StreamError",
+        "UnauthorizedError", "UnprocessableEntityError", "VeniceAPIError", "VeniceError",
+        "APIError", "APIStatusError", "AuthenticationError", "BadRequestError", "ChatCompletion",
+        "InternalServerError", "OpenAI",
     ]  # fmt: skip
+    assert not {"main", "CHAT_REQUEST_KEYS", "EMBEDDING_REQUEST_KEYS"} & set(venice.__all__)  # internals stay out
+    assert callable(venice.main)  # (still reached by the console script and python -m venice)
     for name in venice.__all__:
         obj = getattr(venice, name)
         if callable(obj):
@@ -411,7 +414,7 @@ ERROR_CASES = [
     (409, {"error": {"code": "needs_consent", "message": "Consent needed"}}, venice.VeniceAPIError, "needs_consent", "Consent needed"),
     (413, {"code": "PAYLOAD_TOO_LARGE", "error": "File exceeds 25 MB."}, venice.InvalidRequestError, "PAYLOAD_TOO_LARGE", "File exceeds 25 MB."),
     (415, {"error": "Invalid request content-type"}, venice.InvalidRequestError, None, "Invalid request content-type"),
-    (422, {"error": "Prompt violates policy", "suggested_prompt": "x"}, venice.InvalidRequestError, None, "Prompt violates policy"),
+    (422, {"error": "Prompt violates policy", "suggested_prompt": "x"}, venice.UnprocessableEntityError, None, "Prompt violates policy"),
     (429, {"error": "Rate limit exceeded"}, venice.RateLimitError, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded"),
     (429, {"error": "The model is currently overloaded, please try again later"}, venice.RateLimitError, "MODEL_OVERLOADED", "The model is currently overloaded, please try again later"),
     (500, {"error": "Inference failed", "code": "INFERENCE_FAILED"}, venice.ServerError, "INFERENCE_FAILED", "Inference failed"),
@@ -2334,6 +2337,20 @@ def test_models_retrieve(fake, client):
     assert info.value.code == "MODEL_NOT_FOUND" and "no model 'gone'" in str(info.value)
 
 
+def test_client_embeddings_with_venices_default_embedding_model_looked_up_once(fake):
+    with venice.VeniceClient(KEY, base_url=fake.url) as c:
+        r = c.embeddings.create("hello")
+        assert r.data[0].embedding == [0.1, 0.2, 0.3] and r.meta.request_id == "8c1f-TEST"
+        assert len(c.embeddings.create(["a", "b"]).data) == 2
+        assert c.embeddings.create("x", "my-embedder").model == "my-embedder"
+    gets = [r[1] for r in fake.requests if r[0] == "GET"]
+    assert gets == ["/api/v1/models/traits?type=embedding"]  # once per client, not per call
+    assert [r[3]["model"] for r in fake.requests if r[0] == "POST"] == ["zai-org-glm-5-2"] * 2 + ["my-embedder"]
+    fake.get_script.append(lambda h: h._send(200, {"data": {}}))
+    with venice.VeniceClient(KEY, base_url=fake.url) as c, pytest.raises(venice.ConfigError, match="no default embedding model"):
+        c.embeddings.create("x")
+
+
 ###############################################################################
 # OpenAI-compatible shim #######################################################
 ###############################################################################
@@ -2409,7 +2426,9 @@ def test_openai_exception_aliases_are_our_classes():
     assert venice.APIStatusError is venice.VeniceAPIError
     assert venice.AuthenticationError is venice.UnauthorizedError
     assert venice.BadRequestError is venice.InvalidRequestError
-    assert venice.UnprocessableEntityError is venice.InvalidRequestError
+    # 422 has its own class: `except UnprocessableEntityError` must not catch a 400
+    assert issubclass(venice.UnprocessableEntityError, venice.InvalidRequestError)
+    assert not issubclass(venice.BadRequestError, venice.UnprocessableEntityError)
     assert venice.InternalServerError is venice.ServerError
     assert issubclass(venice.APITimeoutError, venice.APIConnectionError)
 
@@ -2430,6 +2449,7 @@ def test_openai_exception_alias_raised_with_status_body_and_request_id(fake, sta
     err = info.value
     assert (err.status_code, err.request_id, err.body, err.code) == (status, "8c1f-TEST", {"error": {"message": f"failed {status}", "code": "X"}}, "X")
     assert isinstance(err, venice.APIStatusError) and isinstance(err, venice.APIError)
+    assert isinstance(err, venice.UnprocessableEntityError) == (status == 422)
 
 
 def test_openai_extra_headers_query_and_timeout(fake):

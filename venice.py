@@ -54,42 +54,19 @@ __author__ = "venice.py contributors"
 __license__ = "MIT"
 
 __all__ = [
-    "APIConnectionError",
-    "APIError",
-    "APIStatusError",
-    "APITimeoutError",
+    # The client, its configuration, results and helpers
     "AttrDict",
-    "AuthenticationError",
-    "BadRequestError",
-    "CHAT_REQUEST_KEYS",
-    "ChatCompletion",
     "ChatResponse",
     "ChatStream",
     "Config",
-    "ConfigError",
-    "EMBEDDING_REQUEST_KEYS",
-    "Embeddings",
-    "InternalServerError",
-    "InvalidRequestError",
     "Model",
     "ModelList",
-    "NotFoundError",
-    "OpenAI",
-    "PaymentRequiredError",
-    "PermissionDeniedError",
-    "RateLimitError",
     "RawResponse",
     "ResponseMeta",
     "RetryPolicy",
-    "ServerError",
     "ServerSentEvent",
-    "StreamError",
     "ToolCall",
-    "UnauthorizedError",
-    "UnprocessableEntityError",
-    "VeniceAPIError",
     "VeniceClient",
-    "VeniceError",
     "chat",
     "credentials_path",
     "estimate_tokens",
@@ -97,14 +74,38 @@ __all__ = [
     "iter_sse",
     "list_models",
     "load_config",
-    "main",
     "mask_key",
     "normalize_stop",
     "parse_dotenv",
     "retry_delay",
     "run_tool_calls",
     "start_proxy",
+    # Errors (the tree is drawn in the Errors section)
+    "APIConnectionError",
+    "APITimeoutError",
+    "ConfigError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "StreamError",
+    "UnauthorizedError",
+    "UnprocessableEntityError",
+    "VeniceAPIError",
+    "VeniceError",
+    # The OpenAI-compatible shim: openai's client, legacy call and exception names (aliases into our tree)
+    "APIError",
+    "APIStatusError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChatCompletion",
+    "InternalServerError",
+    "OpenAI",
 ]
+# Left out on purpose: `main` (the console script and `python -m venice` reach it without an export),
+# the request-key tables of the shim and the namespace classes (reached as client.chat, .models, …).
 
 ###############################################################################
 # Constants ###################################################################
@@ -216,7 +217,8 @@ if not TYPE_CHECKING:
 # ├── APIConnectionError             no usable response (DNS, refused, reset, TLS); .partial
 # │   └── APITimeoutError            connect, read (silence) or overall deadline exceeded
 # ├── VeniceAPIError                 .status_code .code .message .request_id .body .headers .meta
-# │   ├── InvalidRequestError        400 413 415 422, and bad arguments caught before sending
+# │   ├── InvalidRequestError        400 413 415, and bad arguments caught before sending
+# │   │   └── UnprocessableEntityError  422: well-formed, but Venice can't process it
 # │   ├── UnauthorizedError          401 bad / revoked key, Pro-only model
 # │   ├── PaymentRequiredError       402 balance exhausted, or no credentials sent at all
 # │   ├── PermissionDeniedError      403
@@ -322,6 +324,10 @@ class InvalidRequestError(VeniceAPIError):
     Also raised before sending (``status_code`` is then ``None``) for obvious mistakes."""
 
 
+class UnprocessableEntityError(InvalidRequestError):
+    """422: the request was well-formed but Venice could not process it (openai's name for it)."""
+
+
 class UnauthorizedError(VeniceAPIError):
     """401: the API key is wrong, expired or revoked (or the model needs a Pro account)."""
 
@@ -376,7 +382,7 @@ _STATUS_ERRORS: Final[dict[int, type[VeniceAPIError]]] = {
     410: NotFoundError,  # retired endpoint, or a removed model that can't be auto-routed
     413: InvalidRequestError,
     415: InvalidRequestError,
-    422: InvalidRequestError,
+    422: UnprocessableEntityError,
     429: RateLimitError,
 }
 
@@ -2972,6 +2978,7 @@ class VeniceClient:
     Attributes:
         chat: ``chat.complete(...)`` and ``chat.completions.create(...)``.
         models: ``models.list()``, ``models.traits()``, ``models.compatibility_mapping()``.
+        embeddings: ``embeddings.create(input, model=None)``.
         config: The resolved ``Config``.
     """
 
@@ -3048,8 +3055,10 @@ class VeniceClient:
         self._failures_lock = threading.Lock()
         self._user_agent = f"venice.py/{__version__} Python/{sys.version_info[0]}.{sys.version_info[1]}"
         self._header_cache: dict[tuple[bool, bool, bool], dict[str, str]] = {}
+        self._defaults: dict[str, str] = {}  # model type -> Venice's default model of that type
         self.chat = Chat(self)
         self.models = Models(self)
+        self.embeddings = Embeddings(self)
 
     def __repr__(self) -> str:
         return f"VeniceClient(base_url={self.config.base_url!r}, api_key={mask_key(self.config.api_key)!r})"
@@ -3104,6 +3113,17 @@ class VeniceClient:
         return self._decode(ex, data, meta, expect_json=False)
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _default_model(self, kind: str) -> str:
+        """Venice's ``default`` model of a type (``/models/traits?type=…``), looked up once per client:
+        the configured ``default_model`` is a text model and does not apply to other types."""
+        model = self._defaults.get(kind)
+        if model is None:
+            model = self.models.traits(kind).get("default")
+            if not isinstance(model, str) or not model:
+                raise ConfigError(f"no model given, and Venice names no default {kind} model; pass model=…")
+            self._defaults[kind] = model
+        return model
 
     def _meta(self, ex: _Exchange) -> ResponseMeta:
         meta = ResponseMeta.from_headers(ex.status, ex.headers, self._clock())
@@ -3754,13 +3774,17 @@ def list_models(type: str = "text", **client_kwargs: Any) -> ModelList:
 # OpenAI-compatible shim ######################################################
 ###############################################################################
 
-# openai's exception names, as aliases into our tree (one tree, two sets of names). openai's
-# BadRequestError (400) and UnprocessableEntityError (422) are both InvalidRequestError here.
+# openai's exception names, as aliases into our tree (one tree, two sets of names); openai's
+# UnprocessableEntityError (422) is our own subclass of InvalidRequestError, in the Errors section.
+#: openai's name for ``VeniceError``.
 APIError = VeniceError
+#: openai's name for ``VeniceAPIError``.
 APIStatusError = VeniceAPIError
+#: openai's name for ``UnauthorizedError`` (401).
 AuthenticationError = UnauthorizedError
+#: openai's name for ``InvalidRequestError`` (400, and 413/415/422 here).
 BadRequestError = InvalidRequestError
-UnprocessableEntityError = InvalidRequestError
+#: openai's name for ``ServerError`` (5xx).
 InternalServerError = ServerError
 
 #: Top-level keys of Venice's ``ChatCompletionRequest`` (``additionalProperties: false``: any other
@@ -3842,16 +3866,16 @@ class _ChunkStream:
 
 
 class Embeddings:
-    """``client.embeddings``: ``create(input=…, model=…)`` → ``{"data": [{"embedding": […]}, …]}``."""
+    """``client.embeddings``: ``create(input, model=…)`` → ``{"data": [{"embedding": […]}, …]}``."""
 
     def __init__(self, client: VeniceClient) -> None:
         self._client = client
 
     def create(
         self,
-        *,
         input: Union[str, Sequence[str]],
-        model: str,
+        model: Optional[str] = None,
+        *,
         extra_body: Optional[Mapping[str, Any]] = None,
         extra_headers: Optional[Mapping[str, str]] = None,
         extra_query: Optional[Mapping[str, Any]] = None,
@@ -3862,7 +3886,8 @@ class Embeddings:
 
         Args:
             input: A string or a list of strings.
-            model: Embedding model id (``client.models.list("embedding")``).
+            model: Embedding model id (``client.models.list("embedding")``); default: Venice's ``default``
+                embedding model (``/models/traits?type=embedding``, looked up once per client).
             extra_body, extra_headers, extra_query, timeout: As in the openai SDK.
             **kwargs: ``dimensions``, ``encoding_format``, ``user``.
         Returns:
@@ -3873,6 +3898,8 @@ class Embeddings:
         """
         body = {"input": input, "model": model, **kwargs, **_extra_body(extra_body)}
         body = {k: v for k, v in body.items() if k in EMBEDDING_REQUEST_KEYS}
+        if body.get("model") is None:
+            body["model"] = self._client._default_model("embedding")
         response = self._client._json("POST", "/embeddings", body, extra_query, headers=extra_headers, timeout=timeout)
         _data(response, list, "POST /embeddings")
         return response  # type: ignore[no-any-return]
@@ -3914,7 +3941,6 @@ class OpenAI(VeniceClient):
             default_headers=default_headers,
             **kwargs,
         )
-        self.embeddings = Embeddings(self)
 
 
 class _LegacyChatCompletion:
