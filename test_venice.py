@@ -2821,8 +2821,10 @@ def test_cli_library_warnings_are_one_line_each(fake, fake_env, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "word, meant", [("help", "venice --help"), ("model", "venice models"), ("modles", "venice models"), ("auht", "venice auth"), ("proxi", "venice proxy")]
-)
+    "word, meant",
+    [("help", "venice --help"), ("Halp", "venice --help"), ("model", "venice models"), ("modle", "venice models"),
+     ("mdoels", "venice models"), ("auht", "venice auth"), ("proxi", "venice proxy")],
+)  # fmt: skip
 def test_cli_one_word_near_miss_of_a_command_is_a_usage_error(fake, fake_env, word, meant):
     code, out, err = run_cli([word], fake_env)
     assert (code, out) == (2, "")
@@ -2832,10 +2834,12 @@ def test_cli_one_word_near_miss_of_a_command_is_a_usage_error(fake, fake_env, wo
     assert (code, out) == (0, f"Echo: {word}\n")
 
 
-def test_cli_one_word_prompts_that_are_not_commands_are_sent(fake, fake_env):
-    for word in ("hello", "hi", "Bonjour", "summarise"):
+def test_cli_one_word_prompts_that_are_not_commands_are_sent_and_commands_after_options_are_not(fake, fake_env):
+    for word in ("hello", "hi", "Bonjour", "summarise", "what", "cat", "path"):
         assert run_cli([word], fake_env)[:2] == (0, f"Echo: {word}\n")
     assert run_cli(["help", "me", "write", "a", "poem"], fake_env)[:2] == (0, "Echo: help me write a poem\n")
+    code, _, err = run_cli(["-m", "venice-uncensored", "models"], fake_env)  # a command after options
+    assert code == 2 and "did you mean `venice models`?" in err
 
 
 def test_cli_help_states_the_grammar_and_the_default_temperature(fake_env):

@@ -3310,7 +3310,8 @@ class Chat:
             messages: The conversation (``[{"role": "user", "content": "…"}, …]``), or one string
                 (a single user message).
             model: Model id, trait or alias; default ``config.default_model`` (``VENICE_MODEL``).
-            temperature: 0–2.
+            temperature: 0–2. The default, 0.15 (``DEFAULT_TEMPERATURE``), is sent with every call,
+                the CLI's included; pass ``None`` to send none and get the model's own default.
             stream: Return a ``ChatStream`` that yields text as it arrives.
             max_tokens: Most tokens to generate; sent as ``max_completion_tokens`` (Venice's current
                 field, reasoning included).
@@ -4278,7 +4279,6 @@ def _cli_chat(argv: list[str], ui: _UI) -> int:
 
 _NEAR_COMMANDS: Final = {
     "help": "venice --help",
-    "chat": "venice chat",
     "models": "venice models",
     "auth": "venice auth",
     "proxy": "venice proxy",
@@ -4286,13 +4286,33 @@ _NEAR_COMMANDS: Final = {
 
 
 def _near_command(word: str) -> Optional[str]:
-    """The command a one-word prompt is a near-miss of (``help`` → ``venice --help``), or ``None``."""
-    import difflib
+    """The command a one-word prompt is a near-miss of (``help`` → ``venice --help``), or ``None``.
 
-    # 0.75 takes one typo in a short word (model, modles, auht, proxi, halp) and leaves real one-word
-    # prompts alone (hello, hi, cat… is a near-miss of chat only at 0.86, and `venice chat` is harmless).
-    found = difflib.get_close_matches(word.strip().lower(), _NEAR_COMMANDS, n=1, cutoff=0.75)
-    return _NEAR_COMMANDS[found[0]] if found else None
+    A near-miss is the command itself (``venice -m x models``: commands come first) or one typo away
+    (two for words over 4 letters: ``modle``, ``mdoels``, ``proxie``). ``chat`` counts only exactly:
+    one typo from it is too many real words (what, that, cat, chart), and ``venice chat`` costs nothing."""
+    word = word.strip().lower()
+    if word == "chat":
+        return "venice chat"
+    for name, command in _NEAR_COMMANDS.items():
+        if _typos(word, name) <= (1 if len(name) <= 4 else 2):
+            return command
+    return None
+
+
+def _typos(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) from ``a`` to ``b``, the typist's distance."""
+    if abs(len(a) - len(b)) > 2:
+        return 3  # enough to say "not a near-miss" without the table
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
 
 
 class _Stopped(KeyboardInterrupt):
