@@ -2761,6 +2761,16 @@ def test_cli_stream_error_event_says_incomplete_once(fake, fake_env):
     assert code == 0 and err == "error: upstream failed — the answer above is incomplete\n"
 
 
+def test_cli_error_text_keeps_useful_hints_and_drops_library_wording():
+    text = venice._error_text
+    cut = venice.APIConnectionError("the connection was reset", partial="Half", hint="the proxy closed it")
+    assert text(cut) == "the connection was reset — the proxy closed it; the answer above is incomplete"
+    early = venice.StreamError("the stream ended", partial="", hint="the text so far is in .partial")
+    assert text(early) == "the stream ended"  # nothing was printed, so nothing is incomplete
+    tls = venice.APIConnectionError("could not connect", hint="set SSL_CERT_FILE or ca_file= if you use a private certificate authority")
+    assert text(tls) == "could not connect — set SSL_CERT_FILE if you use a private certificate authority"
+
+
 def rate_limited(seconds):
     return lambda h: h._send(429, {"error": "Rate limit exceeded"}, [("Retry-After", seconds)])
 

@@ -4117,7 +4117,10 @@ def main(
 
     Commands: ``venice "prompt"`` / ``venice chat "prompt"`` (streams the answer; no prompt on a
     terminal starts an interactive chat), ``venice models``, ``venice auth set|status|clear`` and
-    ``venice proxy``. ``--help`` on each lists its options.
+    ``venice proxy``. ``--help`` on each lists its options. Commands come first; a one-word prompt
+    that is a command or one typo away from one (``venice help``, ``venice model``) is refused with
+    "did you mean …" (exit 2) rather than sent and billed, and ``venice -- help`` sends it anyway.
+    Library warnings are printed as one ``venice: warning: …`` line each.
 
     Args:
         argv: Arguments without the program name (default ``sys.argv[1:]``).
@@ -4198,7 +4201,8 @@ def _error_text(err: VeniceError, base_url: Optional[str] = None) -> str:
     if hint and text.endswith(f" — {hint}"):
         text = text[: -len(hint) - 3]
     if err.partial is not None:
-        hint = "the answer above is incomplete" if err.partial else None
+        kept = hint if hint and ".partial" not in hint and "incomplete" not in hint else None
+        hint = "; ".join(h for h in (kept, "the answer above is incomplete" if err.partial else None) if h) or None
     elif isinstance(err, RateLimitError) and err.retry_after:
         # (replaces "longer than max_retry_after", a library setting; "gave up after N attempts" stays)
         gave_up = hint.rpartition("; ")[2] if hint and "gave up after" in hint else None
