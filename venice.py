@@ -4293,7 +4293,8 @@ def _near_command(word: str) -> Optional[str]:
     """The command a one-word prompt is a near-miss of (``help`` → ``venice --help``), or ``None``.
 
     A near-miss is the command itself (``venice -m x models``: commands come first) or one typo away
-    (two for words over 4 letters: ``modle``, ``mdoels``, ``proxie``). ``chat`` counts only exactly:
+    (two from the longer names ``models`` and ``proxy``: ``model``, ``mdoels``, ``proxie``), where a
+    swap of two neighbours is one typo (``hlep``, ``auht``). ``chat`` counts only exactly:
     one typo from it is too many real words (what, that, cat, chart), and ``venice chat`` costs nothing."""
     word = word.strip().lower()
     if word == "chat":
