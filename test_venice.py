@@ -2888,20 +2888,26 @@ def test_cli_auth_set_status_clear(fake, fake_env, tmp_path):
     assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
     assert fake.requests[-1][1] == "/api/v1/api_keys/rate_limits"
     code, out, _ = run_cli(["auth", "status"], env)
-    assert code == 0 and out == f"API key sk-…1234 from the credentials file {path}\nVenice accepts the key (balance: 12.5 USD, 3 DIEM)\n"
+    assert code == 0 and out == (
+        f"API key sk-…1234 from the credentials file {path}\n"
+        f"it would be sent to 127.0.0.1:{fake.server_port}\n"
+        "Venice accepts the key (balance: 12.5 USD, 3 DIEM)\n"
+    )
     code, out, _ = run_cli(["auth", "clear"], env)
-    assert code == 0 and out == f"removed the API key from {path}\n" and path.read_text() == ""
+    assert code == 0 and out == f"removed the API key from {path}\n"
+    assert not path.exists()  # nothing else was in it: no empty file left behind
     code, _, err = run_cli(["auth", "status"], env)
     assert code == 2 and "no API key configured" in err
 
 
 def test_cli_auth_status_names_the_environment_and_the_dotenv_file(fake, fake_env, tmp_path):
+    sent_to = f"it would be sent to 127.0.0.1:{fake.server_port}\n"
     code, out, _ = run_cli(["auth", "status", "--no-verify"], fake_env)
-    assert code == 0 and out == "API key sk-…1234 from the environment variable VENICE_API_KEY\n"
+    assert code == 0 and out == "API key sk-…1234 from the environment variable VENICE_API_KEY\n" + sent_to
     (tmp_path / ".env").write_text(f"VENICE_API_KEY={KEY}\n")  # fake_env runs in tmp_path
     env = {k: v for k, v in fake_env.items() if k != "VENICE_API_KEY"}
     code, out, _ = run_cli(["auth", "status", "--no-verify"], env)
-    assert code == 0 and out == f"API key sk-…1234 from the .env file {tmp_path / '.env'}\n"
+    assert code == 0 and out == f"API key sk-…1234 from the .env file {tmp_path / '.env'}\n" + sent_to
 
 
 def test_cli_auth_set_rejected_key_is_not_stored(fake, fake_env, tmp_path):
@@ -2948,7 +2954,11 @@ def test_cli_broken_stream_keeps_text_and_says_incomplete(fake, fake_env):
     fake.script.append(stream_reply(ev(_chunk("Half an ")), ev(_chunk("answer"))))  # no [DONE], no finish_reason
     code, out, err = run_cli(["hi"], fake_env)
     assert code == 1 and out == "Half an answer\n"
-    assert "venice: the answer is incomplete" in err and "stream ended before the answer was complete" in err
+    # Said once, in the CLI's words: no second "incomplete" line, no `.partial` (a library attribute).
+    assert err == (
+        "venice: error: the stream ended before the answer was complete (no [DONE] and no finish_reason)"
+        " — the answer above is incomplete\n"
+    )
 
 
 def test_cli_debug_shows_traceback(fake, fake_env):
@@ -2983,7 +2993,7 @@ def test_cli_interactive_with_scripted_stdin(fake, fake_env, tmp_path):
     code, out, err = run_cli(["-i"], fake_env, stdin=script)
     assert code == 0, err
     assert "you> Echo: hello\n" in out and "model: zai-org-glm-5-2" in out and "Echo: second" in out
-    assert "saved 5 messages to chat.json" in out and "conversation cleared" in out and "/model NAME" in out
+    assert "saved 5 messages to chat.json" in out and "conversation cleared" in out and "/model [NAME]" in out
     assert "unknown command" in out
     saved = json.loads((tmp_path / "chat.json").read_text())
     assert saved["model"] == "zai-org-glm-5-2"
@@ -3084,6 +3094,191 @@ def test_cli_spinner_and_colours_on_a_terminal(fake, fake_env):
     assert code == 0 and "⠋".encode() in seen and b"\r  \rHello\r\n" in seen  # frames, cleared before the text
     code, seen = run_in_terminal(["hi", "-m", "no-such-model"], env, b"not found")
     assert code == 1 and b"\x1b[31mvenice: error: 404 Not Found" in seen  # errors in red on a terminal
+
+
+def test_cli_stream_error_event_says_incomplete_once(fake, fake_env):
+    broken = stream_reply(ev(_chunk("Half an ")), ev({"error": {"message": "upstream failed"}}))
+    fake.script += [broken, broken]
+    code, out, err = run_cli(["hi"], fake_env)
+    assert (code, out) == (1, "Half an \n")
+    assert err == "venice: error: upstream failed — the answer above is incomplete\n"
+    code, out, err = run_cli(["-i"], fake_env, stdin="hi\n")  # the interactive chat says it the same way
+    assert code == 0 and err == "error: upstream failed — the answer above is incomplete\n"
+
+
+def test_cli_error_text_keeps_useful_hints_and_drops_library_wording():
+    text = venice._error_text
+    cut = venice.APIConnectionError("the connection was reset", partial="Half", hint="the proxy closed it")
+    assert text(cut) == "the connection was reset — the proxy closed it; the answer above is incomplete"
+    early = venice.StreamError("the stream ended", partial="", hint="the text so far is in .partial")
+    assert text(early) == "the stream ended"  # nothing was printed, so nothing is incomplete
+    tls = venice.APIConnectionError("could not connect", hint="set SSL_CERT_FILE or ca_file= if you use a private certificate authority")
+    assert text(tls) == "could not connect — set SSL_CERT_FILE if you use a private certificate authority"
+
+
+def rate_limited(seconds):
+    return lambda h: h._send(429, {"error": "Rate limit exceeded"}, [("Retry-After", seconds)])
+
+
+def test_cli_rate_limit_says_how_long_to_wait(fake, fake_env):
+    fake.script += [rate_limited("3600"), rate_limited("30")]
+    code, _, err = run_cli(["hi"], fake_env)  # beyond what the library waits for: no retry, no sleep
+    assert code == 1 and len(fake.requests) == 1
+    assert err == "venice: error: 429 Too Many Requests: Rate limit exceeded (request id 8c1f-TEST) — Venice asks to wait: try again in 1 h\n"
+    code, _, err = run_cli(["hi"], {**fake_env, "VENICE_MAX_RETRIES": "0"})
+    assert code == 1 and err.endswith("— Venice asks to wait: try again in 30 s\n")
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [(0.2, "1 s"), (30, "30 s"), (59.5, "1 min"), (90, "2 min"), (1800, "30 min"), (3600, "1 h"), (5400, "1 h 30 min"), (86400, "24 h")],
+)
+def test_cli_durations_in_human_units(seconds, text):
+    assert venice._duration(seconds) == text
+
+
+def test_cli_404_hints_venice_models_or_the_base_url(fake, fake_env):
+    code, _, err = run_cli(["-m", "no-such-model", "hi"], fake_env)
+    assert code == 1
+    assert err == "venice: error: 404 Not Found: Specified model not found (request id 8c1f-TEST) — `venice models` lists the model ids\n"
+    wrong = fake.url.replace("/api/v1", "/v1")  # the /api part left out
+    fake.script.append(lambda h: h._send(404, {"error": "No route for POST /v1/chat/completions"}))
+    code, _, err = run_cli(["hi"], {**fake_env, "VENICE_BASE_URL": wrong})
+    assert code == 1 and err == (
+        "venice: error: 404 Not Found: No route for POST /v1/chat/completions (request id 8c1f-TEST)"
+        f" — check the API root: --base-url or VENICE_BASE_URL (now {wrong})\n"
+    )
+    code, _, err = run_cli(["models", "--base-url", wrong], fake_env)  # --base-url given: named the same way
+    assert code == 1 and err == (
+        f"venice: error: 404 Not Found: Not found (request id 8c1f-TEST) — check the API root: --base-url or VENICE_BASE_URL (now {wrong})\n"
+    )
+
+
+def test_cli_library_warnings_are_one_line_each(fake, fake_env, tmp_path):
+    env = {k: v for k, v in fake_env.items() if k != "VENICE_API_KEY"}
+    (tmp_path / ".env").write_text(f"VENICE_API_KEY={KEY}\nthis line is broken\n")
+    code, out, err = run_cli(["auth", "status", "--no-verify"], env)
+    assert code == 0 and out.startswith("API key sk-…1234 from the .env file")
+    assert err == "venice: warning: ./.env: line 2 is not KEY=VALUE; skipped\n"
+    (tmp_path / ".env").unlink()
+    path = tmp_path / "config" / "venice" / "credentials"
+    path.parent.mkdir(parents=True)
+    path.write_text(f"VENICE_API_KEY={KEY}\n")
+    path.chmod(0o644)
+    code, _, err = run_cli(["auth", "status", "--no-verify"], env)
+    assert code == 0 and err == f"venice: warning: credentials file {path} is readable by other users; run: chmod 600 {path}\n"
+    path.unlink()
+    headers = [("x-venice-model-id", "old-cli-model"), ("x-venice-model-deprecation-warning", "use new-model")]
+    fake.script.append(lambda h: h._send(200, {"choices": [{"message": {"content": "ok"}}]}, headers=headers))
+    venice._warned_models.discard("old-cli-model")
+    code, out, err = run_cli(["--no-stream", "-m", "old-cli-model", "hi"], fake_env)
+    assert (code, out, err) == (0, "ok\n", "venice: warning: model old-cli-model is deprecated: use new-model\n")
+
+
+@pytest.mark.parametrize(
+    "word, meant",
+    [("help", "venice --help"), ("Halp", "venice --help"), ("model", "venice models"), ("modle", "venice models"),
+     ("mdoels", "venice models"), ("auht", "venice auth"), ("proxi", "venice proxy")],
+)  # fmt: skip
+def test_cli_one_word_near_miss_of_a_command_is_a_usage_error(fake, fake_env, word, meant):
+    code, out, err = run_cli([word], fake_env)
+    assert (code, out) == (2, "")
+    assert err == f"venice: error: {word!r} looks like a command: did you mean `{meant}`? To send it to the model as a prompt, put -- before it: venice -- {word}\n"
+    assert fake.requests == []  # nothing sent, nothing billed
+    code, out, _ = run_cli(["--", word], fake_env)  # -- is the escape
+    assert (code, out) == (0, f"Echo: {word}\n")
+
+
+def test_cli_one_word_prompts_that_are_not_commands_are_sent_and_commands_after_options_are_not(fake, fake_env):
+    for word in ("hello", "hi", "Bonjour", "summarise", "what", "cat", "path"):
+        assert run_cli([word], fake_env)[:2] == (0, f"Echo: {word}\n")
+    assert run_cli(["help", "me", "write", "a", "poem"], fake_env)[:2] == (0, "Echo: help me write a poem\n")
+    code, _, err = run_cli(["-m", "venice-uncensored", "models"], fake_env)  # a command after options
+    assert code == 2 and "did you mean `venice models`?" in err
+
+
+def test_cli_help_states_the_grammar_and_the_default_temperature(fake_env):
+    code, out, _ = run_cli(["--help"], fake_env)
+    text = " ".join(out.split())  # argparse wraps to the terminal's width
+    assert code == 0 and out.startswith("usage: venice [options] [--] [PROMPT ...]\n       venice {chat,models,auth,proxy} [options] ...\n")
+    assert "put -- before a prompt to send it as it is: `venice -- help`" in text
+    assert "sampling temperature, 0-2 (default 0.15, venice.py's default, sent on every call)" in text
+
+
+def test_cli_sends_the_default_temperature(fake, fake_env):
+    assert run_cli(["hi"], fake_env)[0] == 0
+    assert fake.requests[-1][3]["temperature"] == venice.DEFAULT_TEMPERATURE == 0.15
+
+
+def test_cli_auth_set_says_the_key_was_not_saved(fake, fake_env, tmp_path):
+    not_saved = "venice: the key was NOT saved; to save it without checking: venice auth set --no-verify\n"
+    code, out, err = run_cli(["auth", "set", "sk-wrong-key-000"], fake_env)
+    assert (code, out) == (1, "")
+    assert err == "venice: error: Venice rejected the key: 401 Unauthorized: Authentication failed (request id 8c1f-TEST)\n" + not_saved
+    env = {**fake_env, "VENICE_BASE_URL": "http://127.0.0.1:9/api/v1", "VENICE_MAX_RETRIES": "0"}
+    code, out, err = run_cli(["auth", "set", "sk-other-key-999"], env)
+    assert (code, out) == (1, "")
+    first, second = err.splitlines(keepends=True)
+    assert first.startswith("venice: error: could not check the key: could not connect to 127.0.0.1:9") and second == not_saved
+    assert not (tmp_path / "config" / "venice" / "credentials").exists()
+
+
+def test_cli_auth_clear_keeps_a_file_with_other_lines(fake_env, tmp_path):
+    path = tmp_path / "config" / "venice" / "credentials"
+    path.parent.mkdir(parents=True)
+    path.write_text(f"VENICE_MODEL=m\n\nVENICE_API_KEY={KEY}\n")
+    path.chmod(0o600)
+    code, out, _ = run_cli(["auth", "clear"], fake_env)
+    assert code == 0 and out == f"removed the API key from {path}\n" and path.read_text() == "VENICE_MODEL=m\n\n"
+    path.write_text(f"\nVENICE_API_KEY={KEY}\n\n")  # blank lines are nothing
+    assert run_cli(["auth", "clear"], fake_env)[0] == 0 and not path.exists()
+    code, out, _ = run_cli(["auth", "clear"], fake_env)
+    assert code == 0 and out == f"no API key stored in {path}\n"
+
+
+def test_cli_auth_status_shows_where_the_key_would_go(fake_env, tmp_path):
+    env = {"VENICE_API_KEY": KEY, "XDG_CONFIG_HOME": str(tmp_path / "config")}  # the public API
+    code, out, _ = run_cli(["auth", "status", "--no-verify"], env)
+    assert code == 0 and out == "API key sk-…1234 from the environment variable VENICE_API_KEY\nit would be sent to api.venice.ai\n"
+
+
+def test_cli_interactive_ctrl_c_keeps_the_question_and_the_partial_answer(fake, fake_env, tmp_path):
+    class CtrlCMidAnswer(io.StringIO):
+        fired = False
+
+        def write(self, text):
+            super().write(text)
+            if text == "hello " and not self.fired:  # the second word of "Echo: hello there"
+                self.fired = True
+                raise KeyboardInterrupt
+            return len(text)
+
+    out, err = CtrlCMidAnswer(), io.StringIO()
+    script = io.StringIO("hello there\n/save chat.json\nagain\n")
+    code = venice.main(["-i"], stdin=script, stdout=out, stderr=err, environ=fake_env)
+    assert code == 0 and err.getvalue() == "[answer stopped]\n"
+    assert "saved 2 messages to chat.json" in out.getvalue()
+    kept = [{"role": "user", "content": "hello there"}, {"role": "assistant", "content": "Echo: hello [interrupted]"}]
+    assert json.loads((tmp_path / "chat.json").read_text())["messages"] == kept
+    assert fake.requests[-1][3]["messages"] == kept + [{"role": "user", "content": "again"}]
+
+
+def test_cli_interactive_model_command_shows_and_checks_the_model(fake, fake_env):
+    script = "/model\n/model venice-uncensord\n/model most_uncensored\n/model venice-uncensored\n/model\nhi\n"
+    code, out, err = run_cli(["-i"], fake_env, stdin=script)
+    assert code == 0
+    assert out.count("model: default\n") == 2  # shown, then kept after the unknown name
+    assert "model: most_uncensored\n" in out  # a trait is a model name too
+    assert out.endswith("model: venice-uncensored\nyou> model: venice-uncensored\nyou> Echo: hi\nyou> \n")
+    assert err == "unknown model 'venice-uncensord'; did you mean venice-uncensored? (`venice models` lists them); keeping default\n"
+    assert fake.requests[-1][3]["model"] == "venice-uncensored"
+
+
+def test_cli_interactive_model_is_taken_on_trust_when_the_list_fails(fake, fake_env):
+    fake.get_script.append(lambda h: h._send(503, {"error": "down"}))
+    code, out, err = run_cli(["-i"], {**fake_env, "VENICE_MAX_RETRIES": "0"}, stdin="/model brand-new-model\n")
+    assert code == 0 and "model: brand-new-model\n" in out
+    assert err == "could not check 'brand-new-model' against the model list (503 Service Unavailable: down (request id 8c1f-TEST)); using it anyway\n"
 
 
 def test_python_m_venice_version_subprocess():

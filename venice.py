@@ -3556,7 +3556,8 @@ class Chat:
             messages: The conversation (``[{"role": "user", "content": "…"}, …]``), or one string
                 (a single user message).
             model: Model id, trait or alias; default ``config.default_model`` (``VENICE_MODEL``).
-            temperature: 0–2.
+            temperature: 0–2. The default, 0.15 (``DEFAULT_TEMPERATURE``), is sent with every call,
+                the CLI's included; pass ``None`` to send none and get the model's own default.
             stream: Return a ``ChatStream`` that yields text as it arrives.
             max_tokens: Most tokens to generate; sent as ``max_completion_tokens`` (Venice's current
                 field, reasoning included).
@@ -4242,6 +4243,8 @@ class _UI:
         self.tty_err = _isatty(stderr)
         self.color = self.tty_err and "NO_COLOR" not in environ and environ.get("TERM") != "dumb"
         self.at_line_start = True
+        self.debug = False  # --debug or VENICE_DEBUG: tracebacks for errors
+        self.base_url: Optional[str] = None  # the API root in use, once a client exists
 
     def out(self, text: str) -> None:
         self.stdout.write(text)
@@ -4297,7 +4300,7 @@ class _Spinner:
         self.stop()
 
 
-def _argparser(ui: _UI, prog: str, description: str) -> Any:
+def _argparser(ui: _UI, prog: str, description: str, usage: Optional[str] = None) -> Any:
     import argparse
 
     class Parser(argparse.ArgumentParser):
@@ -4310,7 +4313,7 @@ def _argparser(ui: _UI, prog: str, description: str) -> Any:
                 ui.stderr.write(message)
             raise _Exit(status)
 
-    return Parser(prog=prog, description=description)
+    return Parser(prog=prog, description=description, usage=usage)
 
 
 def _common_options(parser: Any) -> None:
@@ -4323,13 +4326,22 @@ def _chat_parser(ui: _UI) -> Any:
     p = _argparser(
         ui,
         "venice",
-        "Chat with a Venice model. Other commands: `venice models`, `venice auth set|status|clear`, "
-        "`venice proxy` (each has --help). Piped input is put before the prompt.",
+        "Chat with a Venice model: `venice [options] PROMPT` (or `venice chat …`, the same). The other "
+        "commands come first: `venice models`, `venice auth set|status|clear`, `venice proxy` (each has "
+        "--help). Piped input is put before the prompt. A one-word prompt that looks like a command "
+        "(help, model, …) is refused as a likely typo; put -- before a prompt to send it as it is: "
+        "`venice -- help`.",
+        usage="venice [options] [--] [PROMPT ...]\n       venice {chat,models,auth,proxy} [options] ...",
     )
     p.add_argument("prompt", nargs="*", help="the prompt; none and a terminal: interactive chat")
     p.add_argument("-m", "--model", help="model id or trait (default: VENICE_MODEL, else the 'default' trait)")
     p.add_argument("-s", "--system", help="system prompt")
-    p.add_argument("-t", "--temperature", type=float, help="sampling temperature, 0-2")
+    p.add_argument(
+        "-t",
+        "--temperature",
+        type=float,
+        help=f"sampling temperature, 0-2 (default {DEFAULT_TEMPERATURE:g}, venice.py's default, sent on every call)",
+    )
     p.add_argument("--max-tokens", type=int, help="most tokens to generate")
     p.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
     p.add_argument("--json", action="store_true", help="print the response JSON (one chunk per line when streaming)")
@@ -4357,7 +4369,10 @@ def main(
 
     Commands: ``venice "prompt"`` / ``venice chat "prompt"`` (streams the answer; no prompt on a
     terminal starts an interactive chat), ``venice models``, ``venice auth set|status|clear`` and
-    ``venice proxy``. ``--help`` on each lists its options.
+    ``venice proxy``. ``--help`` on each lists its options. Commands come first; a one-word prompt
+    that is a command or one typo away from one (``venice help``, ``venice model``) is refused with
+    "did you mean …" (exit 2) rather than sent and billed, and ``venice -- help`` sends it anyway.
+    Library warnings are printed as one ``venice: warning: …`` line each.
 
     Args:
         argv: Arguments without the program name (default ``sys.argv[1:]``).
@@ -4366,10 +4381,34 @@ def main(
     Returns:
         0 success, 1 API or network error, 2 usage or configuration error, 130 interrupted.
     """
+    import warnings
+
     args_in = list(sys.argv[1:] if argv is None else argv)
     env = os.environ if environ is None else environ
     ui = _UI(stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr, env)
-    debug = "--debug" in args_in or env.get("VENICE_DEBUG", "").lower() in ("1", "true", "yes")
+    ui.debug = "--debug" in args_in or env.get("VENICE_DEBUG", "").lower() in ("1", "true", "yes")
+
+    def show_warning(
+        message: Union[Warning, str],
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: Optional[str] = None,
+    ) -> None:
+        ui.err(f"venice: warning: {message}", "33")
+
+    with warnings.catch_warnings():  # restores the filters and showwarning when main returns
+        # The library's warnings (a bad .env line, a readable credentials file, a deprecated model) are
+        # one `venice: warning:` line each here, not Python's "file:line: UserWarning" plus source code.
+        warnings.simplefilter("default", UserWarning)
+        warnings.simplefilter("default", DeprecationWarning)
+        warnings.showwarning = show_warning
+        return _run(args_in, ui)
+
+
+def _run(args_in: list[str], ui: _UI) -> int:
+    """``main`` after the streams are set up: dispatch, and turn every failure into an exit status."""
     try:
         command = args_in[0] if args_in and args_in[0] in _COMMANDS else "chat"
         rest = args_in[1:] if args_in and args_in[0] in _COMMANDS else args_in
@@ -4386,28 +4425,82 @@ def main(
             os.dup2(devnull, sys.stdout.fileno())
         return 0
     except VeniceError as err:
-        if debug:
-            import traceback
-
-            traceback.print_exc(file=ui.stderr)
         usage = isinstance(err, ConfigError) or (isinstance(err, InvalidRequestError) and err.status_code is None)
-        if err.partial is not None:
-            ui.err("venice: the answer is incomplete", "33")
-        ui.err(f"venice: error: {err}", "31")
+        _report(ui, err)
         return 2 if usage else 1
     except Exception as err:
-        if debug:
+        if ui.debug:
             raise
         ui.err(f"venice: internal error: {type(err).__name__}: {err} (run with --debug for the traceback)", "31")
         return 1
 
 
+def _report(ui: _UI, err: VeniceError, prefix: str = "venice: error: ") -> None:
+    """One line on stderr for an error, in the CLI's words (with the traceback under --debug)."""
+    if ui.debug:
+        import traceback
+
+        traceback.print_exception(type(err), err, err.__traceback__, file=ui.stderr)
+    ui.err(prefix + _error_text(err, ui.base_url), "31")
+
+
+def _error_text(err: VeniceError, base_url: Optional[str] = None) -> str:
+    """``str(err)`` with the library's hint replaced where the CLI knows better: a stream cut short is
+    said to be incomplete once (the library's hints name ``.partial``, an attribute the user can't
+    reach from here), a long ``Retry-After`` is given in hours or minutes, and a 404 points to
+    ``venice models`` or to the base URL."""
+    text, hint = str(err), err.hint
+    if hint and text.endswith(f" — {hint}"):
+        text = text[: -len(hint) - 3]
+    if err.partial is not None:
+        kept = hint if hint and ".partial" not in hint and "incomplete" not in hint else None
+        hint = "; ".join(h for h in (kept, "the answer above is incomplete" if err.partial else None) if h) or None
+    elif isinstance(err, RateLimitError) and err.retry_after:
+        # (replaces "longer than max_retry_after", a library setting; "gave up after N attempts" stays)
+        gave_up = hint.rpartition("; ")[2] if hint and "gave up after" in hint else None
+        hint = f"Venice asks to wait: try again in {_duration(err.retry_after)}"
+        hint += f" ({gave_up})" if gave_up else ""
+    elif isinstance(err, NotFoundError) and err.status_code == 404:
+        if err.code == "MODEL_NOT_FOUND":
+            hint = "`venice models` lists the model ids"
+        elif err.code is None:  # not a model, character or media id: the path itself is unknown
+            where = f" (now {base_url})" if base_url else ""
+            hint = f"check the API root: --base-url or VENICE_BASE_URL{where}"
+    elif hint and "ca_file=" in hint:
+        hint = hint.replace(" or ca_file=", "")  # a library argument; the CLI has only the variable
+    return f"{text} — {hint}" if hint else text
+
+
+def _duration(seconds: float) -> str:
+    """A wait in the units a person would use: 30 s, 5 min, 1 h, 1 h 30 min."""
+    whole = max(1, int(-(-seconds // 1)))  # rounded up: "wait 1 s" rather than "wait 0 s"
+    if whole < 60:
+        return f"{whole} s"
+    minutes = round(whole / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
 def _cli_client(args: Any, ui: _UI, **kw: Any) -> VeniceClient:
-    return VeniceClient(base_url=args.base_url, timeout=args.timeout, environ=ui.environ, **kw)
+    client = VeniceClient(base_url=args.base_url, timeout=args.timeout, environ=ui.environ, **kw)
+    ui.base_url = client.config.base_url  # for the hint of a 404
+    return client
 
 
 def _cli_chat(argv: list[str], ui: _UI) -> int:
     args = _chat_parser(ui).parse_args(argv)
+    if len(args.prompt) == 1 and "--" not in argv:
+        meant = _near_command(args.prompt[0])
+        if meant is not None:  # `venice help`, `venice model`: a typo would be billed as a prompt
+            word = args.prompt[0]
+            ui.err(
+                f"venice: error: {word!r} looks like a command: did you mean `{meant}`? "
+                f"To send it to the model as a prompt, put -- before it: venice -- {word}",
+                "31",
+            )
+            return 2
     prompt = " ".join(args.prompt)
     if ui.stdin is not None and not _isatty(ui.stdin) and not args.interactive:
         try:
@@ -4440,6 +4533,53 @@ def _cli_chat(argv: list[str], ui: _UI) -> int:
     return 0
 
 
+_NEAR_COMMANDS: Final = {
+    "help": "venice --help",
+    "models": "venice models",
+    "auth": "venice auth",
+    "proxy": "venice proxy",
+}
+
+
+def _near_command(word: str) -> Optional[str]:
+    """The command a one-word prompt is a near-miss of (``help`` → ``venice --help``), or ``None``.
+
+    A near-miss is the command itself (``venice -m x models``: commands come first) or one typo away
+    (two from the longer names ``models`` and ``proxy``: ``model``, ``mdoels``, ``proxie``), where a
+    swap of two neighbours is one typo (``hlep``, ``auht``). ``chat`` counts only exactly:
+    one typo from it is too many real words (what, that, cat, chart), and ``venice chat`` costs nothing."""
+    word = word.strip().lower()
+    if word == "chat":
+        return "venice chat"
+    for name, command in _NEAR_COMMANDS.items():
+        if _typos(word, name) <= (1 if len(name) <= 4 else 2):
+            return command
+    return None
+
+
+def _typos(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) from ``a`` to ``b``, the typist's distance."""
+    if abs(len(a) - len(b)) > 2:
+        return 3  # enough to say "not a near-miss" without the table
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
+
+
+class _Stopped(KeyboardInterrupt):
+    """Ctrl-C during an answer, with the text that had arrived (kept in an interactive chat)."""
+
+    def __init__(self, partial: str) -> None:
+        super().__init__()
+        self.partial = partial
+
+
 def _answer(
     client: VeniceClient, model: str, messages: list[dict[str, Any]], args: Any, options: dict[str, Any], ui: _UI
 ) -> str:
@@ -4457,6 +4597,7 @@ def _answer(
             _verbose(ui, r)
         return r.text or ""
     spinner = _Spinner(ui).__enter__()
+    stream: Optional[ChatStream] = None
     try:
         stream = client.chat.complete(messages, model, stream=True, **options)
         with stream:
@@ -4474,6 +4615,8 @@ def _answer(
                         ui.stderr.flush()
                 if not ui.at_line_start or not stream.text:
                     ui.out("\n")
+    except KeyboardInterrupt:
+        raise _Stopped(stream.text if stream is not None else "") from None
     finally:
         spinner.stop()
     if args.verbose:
@@ -4499,7 +4642,7 @@ def _verbose(ui: _UI, r: ChatResponse) -> None:
 
 
 _HELP: Final = """commands:
-  /model NAME   switch model          /system TEXT  set the system prompt
+  /model [NAME] show or switch model  /system TEXT  set the system prompt
   /clear        forget the chat       /save FILE    save the chat as JSON
   /help         this text             /exit         leave (or Ctrl-D)
 Ctrl-C stops an answer."""
@@ -4542,8 +4685,9 @@ def _interactive(client: VeniceClient, model: str, args: Any, options: dict[str,
                 return 0
             if name == "/help":
                 ui.out(_HELP + "\n")
-            elif name == "/model" and arg:
-                model = arg
+            elif name == "/model":
+                if arg:
+                    model = _switch_model(client, model, arg, ui)
                 ui.out(f"model: {model}\n")
             elif name == "/system":
                 system = arg or None
@@ -4567,17 +4711,39 @@ def _interactive(client: VeniceClient, model: str, args: Any, options: dict[str,
         convo = ([{"role": "system", "content": system}] if system else []) + messages
         try:
             text = _answer(client, model, convo, args, options, ui)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             ui.err("[answer stopped]", "33")
-            messages.pop()
+            # The question and what arrived of the answer stay in the chat (and in /save), marked so
+            # that the model, too, sees the answer was cut short.
+            partial = getattr(stop, "partial", "")
+            messages.append({"role": "assistant", "content": f"{partial.rstrip()} [interrupted]".lstrip()})
             continue
         except VeniceError as err:
-            if err.partial is not None:
-                ui.err("the answer is incomplete", "33")
-            ui.err(f"error: {err}", "31")
+            _report(ui, err, "error: ")
             messages.pop()
             continue
         messages.append({"role": "assistant", "content": text})
+
+
+def _switch_model(client: VeniceClient, current: str, name: str, ui: _UI) -> str:
+    """``/model NAME``: the new model if Venice lists it (as an id, a trait or a compatibility name),
+    else the current one. If the list can't be fetched, the name is taken on trust, with a note."""
+    import difflib
+
+    try:
+        models = client.models.list()
+        known = {m.id for m in models} | {t for m in models for t in m.traits}
+        if name.partition(":")[0] not in known:  # (a suffix such as `:enable_web_search=on` is a setting)
+            known |= set(client.models.compatibility_mapping())
+    except VeniceError as err:
+        ui.err(f"could not check {name!r} against the model list ({_error_text(err)}); using it anyway", "33")
+        return name
+    if name.partition(":")[0] in known:
+        return name
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    maybe = f"; did you mean {close[0]}?" if close else ""
+    ui.err(f"unknown model {name!r}{maybe} (`venice models` lists them); keeping {current}", "33")
+    return current
 
 
 def _cli_models(argv: list[str], ui: _UI) -> int:
@@ -4671,7 +4837,7 @@ def _cli_auth(argv: list[str], ui: _UI) -> int:
     p_set.add_argument("--no-verify", action="store_true", help="don't check the key with Venice first")
     p_status = sub.add_parser("status", help="where the key comes from, and whether Venice accepts it")
     p_status.add_argument("--no-verify", action="store_true", help="don't ask Venice")
-    sub.add_parser("clear", help="remove the stored key")
+    sub.add_parser("clear", help="remove the stored key (and the file, if nothing else is in it)")
     for q in (p_set, p_status, sub.choices["clear"]):
         _common_options(q)
     args = p.parse_args(argv)
@@ -4689,9 +4855,19 @@ def _cli_auth(argv: list[str], ui: _UI) -> int:
         if key is None:
             raise ConfigError("no key given")
         if not args.no_verify:
-            _verify_key(
-                VeniceClient(key, base_url=args.base_url, timeout=args.timeout, environ=ui.environ, env_file=False), ui
+            checker = VeniceClient(
+                key, base_url=args.base_url, timeout=args.timeout, environ=ui.environ, env_file=False
             )
+            ui.base_url = checker.config.base_url
+            try:
+                _verify_key(checker, ui)
+            except VeniceError as err:
+                rejected = isinstance(err, (UnauthorizedError, PermissionDeniedError))
+                err.hint = None  # the library's 401 hint points to `venice auth status`: no key is stored yet
+                what = "Venice rejected the key" if rejected else "could not check the key"
+                _report(ui, err, f"venice: error: {what}: ")
+                ui.err("venice: the key was NOT saved; to save it without checking: venice auth set --no-verify")
+                return 1
         _write_credentials(path, key)
         ui.out(f"saved API key {mask_key(key)} to {path}\n")
         return 0
@@ -4709,9 +4885,17 @@ def _cli_auth(argv: list[str], ui: _UI) -> int:
         "credentials": f"the credentials file {path}",
     }.get(config.key_source or "", config.key_source or "?")
     ui.out(f"API key {mask_key(config.api_key)} from {where}\n")
+    ui.out(f"it would be sent to {_url_host(config.base_url)}\n")
     if not args.no_verify:
         _verify_key(client, ui)
     return 0
+
+
+def _url_host(url: str) -> str:
+    """The host (and port, if one is given) of a URL: where requests with the key go."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc.rpartition("@")[2] or url
 
 
 def _verify_key(client: VeniceClient, ui: _UI) -> None:
@@ -4728,7 +4912,8 @@ def _verify_key(client: VeniceClient, ui: _UI) -> None:
 def _write_credentials(path: str, key: Optional[str]) -> bool:
     """Set (or, with ``None``, remove) VENICE_API_KEY in the credentials file, atomically, mode 0600.
 
-    Other lines are kept. Returns whether the file held a key before."""
+    Other lines are kept; a file left with nothing in it is removed. Returns whether the file held a
+    key before."""
     try:
         return _rewrite_credentials(path, key)
     except OSError as err:  # a folder where the file should be, a read-only disk, …
@@ -4749,6 +4934,9 @@ def _rewrite_credentials(path: str, key: Optional[str]) -> bool:
         return False
     if key is not None:
         kept.append(f"VENICE_API_KEY={key}")
+    elif not any(line.strip() for line in kept):
+        os.remove(path)  # nothing else was in it: leave no empty file behind
+        return True
     folder = os.path.dirname(path)
     os.makedirs(folder, mode=0o700, exist_ok=True)
     if os.name == "posix":
