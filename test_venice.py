@@ -3116,6 +3116,16 @@ def test_cli_error_text_keeps_useful_hints_and_drops_library_wording():
     assert text(tls) == "could not connect — set SSL_CERT_FILE if you use a private certificate authority"
 
 
+def test_cli_a_post_not_sent_again_is_said_in_cli_words(fake, fake_env):
+    fake.script.append(hang_up)
+    code, _, err = run_cli(["hi"], fake_env)
+    assert code == 1 and len(fake.requests) == 1
+    assert err == (
+        "venice: error: 127.0.0.1 closed the connection without answering — not sent again: Venice may have "
+        "processed it; check before you run it again\n"
+    )
+
+
 def rate_limited(seconds):
     return lambda h: h._send(429, {"error": "Rate limit exceeded"}, [("Retry-After", seconds)])
 

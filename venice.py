@@ -4468,6 +4468,8 @@ def _error_text(err: VeniceError, base_url: Optional[str] = None) -> str:
             hint = f"check the API root: --base-url or VENICE_BASE_URL{where}"
     elif hint and "ca_file=" in hint:
         hint = hint.replace(" or ca_file=", "")  # a library argument; the CLI has only the variable
+    elif hint and "retry_unsafe" in hint:  # (names a library setting the CLI does not offer)
+        hint = "not sent again: Venice may have processed it; check before you run it again"
     return f"{text} — {hint}" if hint else text
 
 
