@@ -2296,12 +2296,13 @@ def test_proxy_answers_bad_requests_itself(fake, proxy):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("POST", "/v1/chat/completions", b"{}", {"Content-Length": "-1"})
     resp = conn.getresponse()
-    assert resp.status == 400 and "negative Content-Length" in json.loads(resp.read())["error"]["message"]
+    assert resp.status == 400 and "invalid or repeated Content-Length" in json.loads(resp.read())["error"]["message"]
     conn.close()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("DELETE", "/v1/models")
     resp = conn.getresponse()
-    assert resp.status == 405 and "DELETE is not supported" in json.loads(resp.read())["error"]["message"]
+    assert resp.status == 405 and resp.getheader("Allow") == "GET"
+    assert json.loads(resp.read())["error"]["message"] == "DELETE is not supported on /models; use GET"
     conn.close()
     assert [r for r in fake.requests if r[0] == "POST"] == []  # (the model list for clamping may be read)
 
