@@ -2156,6 +2156,25 @@ def test_legacy_chat_completion_create(fake, monkeypatch):
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == "Echo: a b"
 
 
+
+def test_shim_stream_yields_no_chunk_without_choices_unless_usage_was_asked(fake):
+    client = venice.OpenAI(api_key=KEY, base_url=fake.url, max_retries=0)
+    messages = [{"role": "user", "content": "a b"}]
+    with client.chat.completions.create(model="venice-uncensored", messages=messages, stream=True) as stream:
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in stream)  # openai's documented loop
+    assert text == "Echo: a b"
+    assert stream.usage == {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+    assert stream.usage_chunk["choices"] == [] and stream.usage_chunk["usage"]["total_tokens"] == 8
+    asked = client.chat.completions.create(
+        model="venice-uncensored", messages=messages, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(asked)
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 8 and asked.usage_chunk is None
+    native = client.chat.complete(messages, model="venice-uncensored", stream=True)  # unchanged: all chunks
+    assert [c["choices"] for c in native.chunks()][-1] == []
+    client.close()
+
+
 ###############################################################################
 # Local proxy ##################################################################
 ###############################################################################

@@ -3496,8 +3496,9 @@ class Completions:
         """
         body = _venice_chat_body({**kwargs, "model": model, "messages": _check_messages(messages)})
         body.update(_extra_body(extra_body))
+        usage = _asks_for_usage(body)  # (before _chat_call asks for it anyway)
         result = _chat_call(self._client, body, stream, timeout, None, extra_headers, extra_query)
-        return _ChunkStream(result) if stream else result
+        return _ChunkStream(result, usage) if stream else result
 
 
 ###############################################################################
@@ -3611,11 +3612,32 @@ def _venice_chat_body(body: Mapping[str, Any], dropped: Optional[list[str]] = No
 
 class _ChunkStream:
     """What ``chat.completions.create(stream=True)`` returns: an iterator of chunk objects
-    (``chunk.choices[0].delta.content``), closable and usable with ``with``, like openai's ``Stream``."""
+    (``chunk.choices[0].delta.content``), closable and usable with ``with``, like openai's ``Stream``.
 
-    def __init__(self, stream: ChatStream) -> None:
+    Venice ends every stream with a chunk that has no choices (usage, cost, …), asked for or not
+    (``../shared/venice-api/NOTES.md`` §12). Unless the call asked for it with
+    ``stream_options={"include_usage": True}``, that chunk is not yielded (openai's documented
+    loop reads ``chunk.choices[0]``); what it carries stays here: ``.usage`` and ``.usage_chunk``.
+    """
+
+    def __init__(self, stream: ChatStream, include_usage: bool = True) -> None:
         self.stream = stream
-        self._chunks = stream.chunks()
+        #: The chunk without choices that was kept back (``None`` if none came or it was yielded).
+        self.usage_chunk: Optional[AttrDict] = None
+        chunks = stream.chunks()
+        self._chunks = chunks if include_usage else self._with_choices(chunks)
+
+    def _with_choices(self, chunks: Iterator[AttrDict]) -> Iterator[AttrDict]:
+        for chunk in chunks:
+            if chunk.get("choices") or "error" in chunk:
+                yield chunk
+            else:
+                self.usage_chunk = chunk
+
+    @property
+    def usage(self) -> Optional[AttrDict]:
+        """Token counts from Venice's final chunk, or ``None`` until it arrives."""
+        return self.stream.usage
 
     def __iter__(self) -> Iterator[AttrDict]:
         return self._chunks
@@ -3632,6 +3654,12 @@ class _ChunkStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _asks_for_usage(body: Mapping[str, Any]) -> bool:
+    """Whether an openai-style request asked for the usage chunk (``stream_options.include_usage``)."""
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
 
 
 class Embeddings:
