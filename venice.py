@@ -3888,7 +3888,9 @@ class _LocalProxy:
             else:
                 self._chat(h, body, started)
         except _ProxyRefusal as refusal:
-            if refusal.status:  # 0: the client is gone, nothing to answer
+            if not refusal.status:  # 0: the client is gone, nothing to answer
+                h.close_connection = True
+            else:
                 self._reply(
                     h,
                     refusal.status,
@@ -3908,7 +3910,8 @@ class _LocalProxy:
         if len(lengths) > 1 or any(not (v.isascii() and v.strip().isdigit()) for v in lengths):
             # int() would take "+0_2" and " 1"; "1, 1" or two headers are ambiguous (RFC 9112 §6.3)
             raise _ProxyRefusal(400, "the request has an invalid or repeated Content-Length")
-        length = int(lengths[0].strip()[:12]) if lengths else None
+        digits = (lengths[0].strip().lstrip("0") or "0") if lengths else ""
+        length = (int(digits) if len(digits) < 16 else 10**16) if lengths else None  # (int() refuses 4,301 digits)
         if self.loopback:
             hosts = headers.get_all("Host") or []
             if len(hosts) != 1 or not self._local(hosts[0]):
