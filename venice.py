@@ -4361,10 +4361,15 @@ def start_proxy(
                 raise
 
         def process_request_thread(self, request: Any, client_address: Any) -> None:
+            # ThreadingMixIn's, with the slot given back before the socket closes: a client that
+            # saw its connection end can count on the slot being free again.
             try:
-                super().process_request_thread(request, client_address)
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
             finally:
                 slots.release()
+                self.shutdown_request(request)
 
         def server_close(self) -> None:
             super().server_close()
