@@ -2756,6 +2756,13 @@ def test_proxy_forwards_the_usage_chunk_only_when_asked(fake):
     assert _posts(fake)[-1][3]["stream_options"] == {"include_usage": True}
 
 
+def test_proxy_passes_a_non_stream_answer_to_a_stream_request_as_it_is(fake):
+    fake.script.append(lambda h: h._send(200, {"error": {"message": "overloaded", "code": "model_overloaded"}}))
+    with local_proxy(fake) as port:
+        with _post(port, "/v1/chat/completions", {**LETTA_BODY, "stream": True}) as resp:
+            assert resp.status == 200 and resp.getheader("Content-Type") == "application/json"
+            assert json.loads(resp.read()) == {"error": {"message": "overloaded", "code": "model_overloaded"}}
+
 def test_proxy_cli_takes_the_key_from_the_environment_and_more_host_names(fake, fake_env):
     env = {**fake_env, "VENICE_PROXY_KEY": "local-secret"}  # not on the command line, so not in `ps`
     with proxy_process(env, "--allow-host", "host.docker.internal", "--max-body", "100") as (port, _log):

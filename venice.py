@@ -4108,6 +4108,13 @@ class _LocalProxy:
             self._fail(h, err, started, model_id, dropped)
             return
         ctype = raw.headers.get("content-type", "text/event-stream" if stream else "application/json")
+        if stream and "text/event-stream" not in ctype.lower():  # (an error page, a JSON error): as it is
+            try:
+                body = raw.read()
+            except VeniceError as err:
+                self._fail(h, err, started, model_id, dropped)
+                return
+            stream = False
         if not stream:
             self._reply(h, raw.status_code, body, _passed_headers(raw.headers), ctype)
             self._log(h, raw.status_code, model_id, started, dropped)
