@@ -2436,8 +2436,12 @@ def test_proxy_on_ipv6_loopback_and_unusable_addresses(fake):
         pytest.skip("no IPv6 loopback here")
     try:
         conn = http.client.HTTPConnection("::1", server.server_address[1], timeout=10)
-        conn.request("GET", "/v1/models")
+        conn.request("GET", "/v1/models")  # Host: [::1]:port
         assert conn.getresponse().status == 200
+        conn.close()
+        conn = http.client.HTTPConnection("::1", server.server_address[1], timeout=10)
+        conn.request("GET", "/v1/models", headers={"Host": f"127.0.0.1:{server.server_address[1]}"})
+        assert conn.getresponse().status == 403  # not the address it listens on
         conn.close()
     finally:
         server.shutdown()
@@ -2593,6 +2597,9 @@ def test_proxy_limits_body_size_slow_clients_and_connections(fake):
         else:
             pytest.fail("the proxy never served again after its connections ended")
     assert _posts(fake) == []
+    for bad in ({"max_body": 0}, {"max_connections": -1}, {"client_timeout": 0}):
+        with pytest.raises(venice.ConfigError, match=f"{next(iter(bad))} must be"):
+            venice.start_proxy("127.0.0.1", 0, client=venice.VeniceClient(KEY, base_url=fake.url), **bad)
 
 
 def _silent_after_first_event(handler):

@@ -4320,13 +4320,17 @@ def start_proxy(
     import http.server
     import socket
 
+    for name, limit in (("max_body", max_body), ("max_connections", max_connections)):
+        if not _is_number(limit, whole=True) or limit < 1:
+            raise ConfigError(f"{name} must be a whole number >= 1, got {limit!r}")
+    client_timeout = _seconds("client_timeout", client_timeout, ConfigError)
     core = _LocalProxy(
         client if client is not None else VeniceClient(),
         proxy_key=proxy_key,
         model=model,
         venice_parameters=venice_parameters,
         log=log,
-        allow_hosts=allow_hosts,
+        allow_hosts=[allow_hosts] if isinstance(allow_hosts, str) else allow_hosts,
         max_body=max_body,
     )
     slots = threading.BoundedSemaphore(max_connections)
