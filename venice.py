@@ -4167,7 +4167,9 @@ class _LocalProxy:
             out: list[bytes] = []
             for event, text, _id, _retry in decoder.feed(block):
                 finished = finished or text == "[DONE]"
-                if not usage and text[:1] == "{" and not self._has_choices(text):
+                # (parsed only when it may be such a chunk: "choices": [] or no choices at all)
+                maybe = text[:1] == "{" and ("[]" in text or '"choices"' not in text)
+                if not usage and maybe and not self._has_choices(text):
                     continue
                 head = b"" if event == "message" else b"event: " + event.encode() + b"\n"
                 out.append(head + b"".join(b"data: " + line.encode() + b"\n" for line in text.split("\n")) + b"\n")
