@@ -2501,6 +2501,25 @@ def test_legacy_chat_completion_create(fake, monkeypatch):
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == "Echo: a b"
 
 
+
+def test_shim_stream_yields_no_chunk_without_choices_unless_usage_was_asked(fake):
+    client = venice.OpenAI(api_key=KEY, base_url=fake.url, max_retries=0)
+    messages = [{"role": "user", "content": "a b"}]
+    with client.chat.completions.create(model="venice-uncensored", messages=messages, stream=True) as stream:
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in stream)  # openai's documented loop
+    assert text == "Echo: a b"
+    assert stream.usage == {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+    assert stream.usage_chunk["choices"] == [] and stream.usage_chunk["usage"]["total_tokens"] == 8
+    asked = client.chat.completions.create(
+        model="venice-uncensored", messages=messages, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(asked)
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 8 and asked.usage_chunk is None
+    native = client.chat.complete(messages, model="venice-uncensored", stream=True)  # unchanged: all chunks
+    assert [c["choices"] for c in native.chunks()][-1] == []
+    client.close()
+
+
 ###############################################################################
 # Local proxy ##################################################################
 ###############################################################################
@@ -2539,10 +2558,10 @@ def proxy_process(env, *args):
 
 
 @contextlib.contextmanager
-def _post(port, path, body, headers=None):
+def _post(port, path, body, headers=None, timeout=10):
     import http.client
 
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json", **(headers or {})})
         yield conn.getresponse()
@@ -2588,16 +2607,26 @@ def test_proxy_cleans_letta_requests(fake, proxy):
 
 
 def test_proxy_streams_incrementally(fake, proxy):
+    go_on = threading.Event()
+
+    def first_event_then_wait(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        write_chunk(handler, _sse(_chunk("Echo: ")))
+        go_on.wait(60)  # the rest only once the test has read the first event through the proxy
+        for event in (_sse(_chunk("hi", finish="stop")), _sse(b"[DONE]"), b""):
+            write_chunk(handler, event)
+
+    fake.script.append(first_event_then_wait)
     port, _ = proxy
-    started = time.monotonic()
-    with _post(port, "/chat/completions", {**LETTA_BODY, "model": "slow", "stream": True}) as resp:
+    with _post(port, "/chat/completions", {**LETTA_BODY, "stream": True}, timeout=30) as resp:
         assert resp.status == 200 and resp.getheader("Content-Type") == "text/event-stream"
-        first = resp.readline()
-        first_at = time.monotonic() - started
+        first = resp.readline()  # a proxy that waited for the whole answer would time out here
+        go_on.set()
         rest = resp.read()
-        total = time.monotonic() - started
     assert first.startswith(b"data: {") and b"Echo: " in first
-    assert first_at < total - 0.5  # the first event came long before the upstream finished
     assert rest.rstrip().endswith(b"data: [DONE]")
 
 
@@ -2641,12 +2670,13 @@ def test_proxy_answers_bad_requests_itself(fake, proxy):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("POST", "/v1/chat/completions", b"{}", {"Content-Length": "-1"})
     resp = conn.getresponse()
-    assert resp.status == 400 and "negative Content-Length" in json.loads(resp.read())["error"]["message"]
+    assert resp.status == 400 and "invalid or repeated Content-Length" in json.loads(resp.read())["error"]["message"]
     conn.close()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     conn.request("DELETE", "/v1/models")
     resp = conn.getresponse()
-    assert resp.status == 405 and "DELETE is not supported" in json.loads(resp.read())["error"]["message"]
+    assert resp.status == 405 and resp.getheader("Allow") == "GET"
+    assert json.loads(resp.read())["error"]["message"] == "DELETE is not supported on /models; use GET"
     conn.close()
     assert [r for r in fake.requests if r[0] == "POST"] == []  # (the model list for clamping may be read)
 
@@ -2751,8 +2781,12 @@ def test_proxy_on_ipv6_loopback_and_unusable_addresses(fake):
         pytest.skip("no IPv6 loopback here")
     try:
         conn = http.client.HTTPConnection("::1", server.server_address[1], timeout=10)
-        conn.request("GET", "/v1/models")
+        conn.request("GET", "/v1/models")  # Host: [::1]:port
         assert conn.getresponse().status == 200
+        conn.close()
+        conn = http.client.HTTPConnection("::1", server.server_address[1], timeout=10)
+        conn.request("GET", "/v1/models", headers={"Host": f"127.0.0.1:{server.server_address[1]}"})
+        assert conn.getresponse().status == 403  # not the address it listens on
         conn.close()
     finally:
         server.shutdown()
@@ -2773,6 +2807,324 @@ def test_proxy_key_is_required_when_set(fake, fake_env):
     finally:
         server.shutdown()
         server.server_close()
+
+
+
+@contextlib.contextmanager
+def local_proxy(fake, client=None, host="127.0.0.1", **kwargs):
+    """start_proxy in this process, in front of the fake; yields the port."""
+    upstream = client or venice.VeniceClient(KEY, base_url=fake.url, max_retries=0)
+    server = venice.start_proxy(host, 0, client=upstream, **kwargs)
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        upstream.close()
+
+
+def _raw(port, data, *, timeout=10, shut=False):
+    """Send raw bytes to the proxy; return all it sends until it closes the connection (a proxy that
+    keeps it open fails the test with a timeout)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        if shut:
+            sock.shutdown(socket.SHUT_WR)
+        out = b""
+        while True:
+            block = sock.recv(65536)
+            if not block:
+                return out
+            out += block
+
+
+def _status(reply):
+    return int(reply.split(b" ", 2)[1]) if reply else None
+
+
+def _posts(fake):
+    return [r for r in fake.requests if r[0] == "POST"]
+
+
+def test_proxy_serves_only_its_own_host_names_and_no_web_page(fake):
+    lines = []
+    with local_proxy(fake, allow_hosts=["host.docker.internal"], log=lines.append) as port:
+
+        def get(*headers, method="GET", path="/v1/models"):
+            head = "".join(f"{h}\r\n" for h in headers)
+            reply = _raw(port, f"{method} {path} HTTP/1.1\r\n{head}Connection: close\r\n\r\n".encode())
+            assert b"access-control-allow" not in reply.lower()  # never a CORS grant
+            return _status(reply)
+
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", f"host.docker.internal:{port}"):
+            assert get(f"Host: {host}") == 200, host
+        refused = [
+            (f"Host: evil.example:{port}",),  # DNS rebinding: evil.example resolved to 127.0.0.1
+            (f"Host: :{port}",),  # an empty host
+            ("Host: localhost:1",),  # another port
+            ("Host: 127.0.0.1",),  # (port 80)
+            (f"Host: [::1]:{port}",),  # not the bound address
+            (f"Host: localhost:{port}", f"Host: evil.example:{port}"),
+            (),  # no Host at all
+            (f"Host: localhost:{port}", "Origin: http://evil.example"),
+            (f"Host: localhost:{port}", "Origin: null"),
+            (f"Host: localhost:{port}", f"Origin: http://evil.example:{port}"),
+        ]
+        for headers in refused:
+            assert get(*headers) == 403, headers
+        assert get(f"Host: localhost:{port}", f"Origin: http://localhost:{port}") == 200
+        assert get(f"Host: evil.example:{port}", method="POST", path="/v1/chat/completions") == 403
+        reply = _raw(port, f"GET /v1/models HTTP/1.1\r\nHost: evil.example:{port}\r\n\r\n".encode())
+        error = json.loads(reply.split(b"\r\n\r\n", 1)[1])["error"]
+        assert error["code"] == "host_not_allowed"
+        assert error["message"] == (
+            f"Host evil.example:{port} is not allowed: use http://127.0.0.1:{port}/v1 or "
+            f"http://localhost:{port}/v1, or start the proxy with --allow-host NAME"
+        )
+        # What a page can send without a CORS pre-check: text/plain and form bodies
+        for ctype in ("text/plain", "application/x-www-form-urlencoded", None):
+            body = json.dumps(LETTA_BODY).encode()
+            head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost:{port}\r\nContent-Length: {len(body)}\r\n"
+            reply = _raw(port, (head + (f"Content-Type: {ctype}\r\n" if ctype else "") + "\r\n").encode() + body)
+            assert _status(reply) == 415, ctype
+            assert b"send the body as Content-Type: application/json" in reply
+    assert _posts(fake) == []  # nothing went upstream
+
+
+def test_proxy_refuses_what_it_cannot_frame_and_closes_after_early_answers(fake):
+    with local_proxy(fake, proxy_key="local-secret") as port:
+        good = f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer local-secret\r\nContent-Type: application/json\r\n"
+        body = json.dumps(LETTA_BODY).encode()
+
+        def post(framing, payload=body, **kw):
+            return _raw(port, f"POST /v1/chat/completions HTTP/1.1\r\n{good}{framing}\r\n".encode() + payload, **kw)
+
+        chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        assert _status(post("Transfer-Encoding: chunked\r\n", chunked)) == 501  # (then closed: _raw returned)
+        for framing in ("Content-Length: +0_2\r\n", "Content-Length: 1, 1\r\n", "Content-Length: 2\r\nContent-Length: 2\r\n"):
+            reply = post(framing, b"{}")
+            assert _status(reply) == 400 and b"invalid or repeated Content-Length" in reply, framing
+        assert _status(post("")) == 411
+        # A refused request's body must not be read as the next request (request smuggling)
+        smuggled = f"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer local-secret\r\n\r\n".encode()
+        wrong_key = good.replace("local-secret", "wrong")
+        reply = _raw(port, f"POST /v1/chat/completions HTTP/1.1\r\n{wrong_key}Content-Length: {len(smuggled)}\r\n\r\n".encode() + smuggled)
+        assert _status(reply) == 401 and reply.count(b"HTTP/1.1 ") == 1 and b"Connection: close" in reply
+        reply = _raw(port, f"GET /v1/chat/completions HTTP/1.1\r\n{good}Content-Length: {len(smuggled)}\r\n\r\n".encode() + smuggled)
+        assert _status(reply) == 405 and reply.count(b"HTTP/1.1 ") == 1
+        # A client that leaves mid-headers or mid-body: nothing goes upstream
+        assert _raw(port, f"POST /v1/chat/completions HTTP/1.1\r\n{good}Content-Length: 50\r\n".encode(), shut=True) == b""
+        assert post(f"Content-Length: {len(body) + 10}\r\n", shut=True) == b""  # (the JSON itself is whole)
+        assert _status(post(f"Content-Length: {len(body)}\r\nConnection: close\r\n")) == 200  # the same, whole
+    assert len(_posts(fake)) == 1
+
+
+def test_proxy_limits_body_size_slow_clients_and_connections(fake):
+    with local_proxy(fake, max_body=1000, client_timeout=0.3, max_connections=2) as port:
+        head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        reply = _raw(port, f"{head}Content-Length: {10**12}\r\n\r\n".encode())  # answered before any body
+        assert _status(reply) == 413 and b"the body is 1000000000000 bytes; this proxy takes at most 1000" in reply
+        assert _raw(port, head.encode()) == b""  # headers that never end: closed after the timeout
+        reply = _raw(port, f"{head}Content-Length: 100\r\n\r\n{{\"model\"".encode())  # a body that never ends
+        assert _status(reply) == 408
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+        try:
+            request = f"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
+            reply = _raw(port, request)
+            assert _status(reply) == 503 and b"too many connections" in reply
+        finally:
+            for sock in idle:
+                sock.close()
+        for _ in range(100):  # the slots come back once those connections end
+            if _status(_raw(port, request)) == 200:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the proxy never served again after its connections ended")
+    assert _posts(fake) == []
+    for bad in ({"max_body": 0}, {"max_connections": -1}, {"client_timeout": 0}):
+        with pytest.raises(venice.ConfigError, match=f"{next(iter(bad))} must be"):
+            venice.start_proxy("127.0.0.1", 0, client=venice.VeniceClient(KEY, base_url=fake.url), **bad)
+
+
+def _silent_after_first_event(handler):
+    """A stream that sends one event, then stays silent until the proxy hangs up (recorded in aborted)."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/event-stream")
+    handler.send_header("Transfer-Encoding", "chunked")
+    handler.end_headers()
+    write_chunk(handler, _sse(_chunk("first")))
+    handler.connection.settimeout(30)
+    try:
+        if handler.connection.recv(1) == b"":
+            handler.server.aborted.set()
+    except OSError:
+        handler.server.aborted.set()
+
+
+def test_proxy_closes_upstream_when_its_client_leaves_while_venice_is_silent(fake):
+    fake.script.append(_silent_after_first_event)
+    lines = []
+    with local_proxy(fake, log=lines.append) as port:
+        with _post(port, "/v1/chat/completions", {**LETTA_BODY, "stream": True}) as resp:
+            assert b"first" in resp.readline()
+        # The client left; Venice has nothing to say for now. The proxy must notice and hang up upstream
+        # (without it the upstream request stays open until the 600 s read timeout).
+        assert fake.aborted.wait(10)
+        for _ in range(100):
+            if lines:
+                break
+            time.sleep(0.05)
+    assert lines[0].startswith("POST /v1/chat/completions model=venice-uncensored 200 ")
+    assert lines[0].endswith(" dropped=service_tier,chat_template_args client-left")
+
+
+def test_proxy_one_layer_of_retries_and_the_client_is_told(fake):
+    throttled = [("Retry-After", "1"), ("retry-after-ms", "1000"), ("x-ratelimit-remaining-requests", "0")]
+    fake.get_script.append(lambda h: h._send(503, {"error": "models down"}))  # the limit lookup fails
+    fake.script.extend([lambda h: h._send(429, {"error": "Too many requests"}, throttled)] * 2)
+    client = venice.VeniceClient(KEY, base_url=fake.url, max_retries=1, sleep=lambda s: None)
+    with local_proxy(fake, client) as port:
+        with _post(port, "/v1/chat/completions", LETTA_BODY) as resp:
+            error = json.loads(resp.read())["error"]
+    assert resp.status == 429 and error["message"] == "Too many requests"
+    assert resp.getheader("Retry-After") == "1" and resp.getheader("retry-after-ms") == "1000"
+    assert resp.getheader("x-ratelimit-remaining-requests") == "0"
+    assert resp.getheader("x-should-retry") == "false"  # the proxy retried already: an openai SDK must not add its own
+    assert len(_posts(fake)) == 2  # 1 + max_retries, not multiplied
+    assert [r[1] for r in fake.requests if r[0] == "GET"] == ["/api/v1/models?type=text"]  # once, not retried
+    assert _posts(fake)[0][3]["max_completion_tokens"] == 16384  # no limit known: forwarded unclamped
+
+
+def test_proxy_model_limit_lookup_does_not_hold_up_chats(fake):
+    release = threading.Event()
+
+    def slow_failing_models(handler):
+        release.wait(30)
+        handler._send(503, {"error": "models down"})
+
+    fake.get_script.append(slow_failing_models)
+    with local_proxy(fake) as port:
+        first = {}
+
+        def first_chat():
+            with _post(port, "/v1/chat/completions", LETTA_BODY) as resp:
+                first["status"] = resp.status
+                resp.read()
+
+        thread = threading.Thread(target=first_chat)
+        thread.start()
+        for _ in range(200):
+            if any(r[0] == "GET" for r in fake.requests):
+                break
+            time.sleep(0.02)
+        try:
+            for _ in range(3):  # while the lookup hangs, other chats go through (unclamped)
+                with _post(port, "/v1/chat/completions", LETTA_BODY) as resp:
+                    assert resp.status == 200
+                    resp.read()
+        finally:
+            release.set()
+            thread.join(30)
+        assert first["status"] == 200
+        with _post(port, "/v1/chat/completions", LETTA_BODY) as resp:
+            assert resp.status == 200
+    assert len([r for r in fake.requests if r[0] == "GET"]) == 1  # the failure is remembered, not retried per chat
+    assert [r[3]["max_completion_tokens"] for r in _posts(fake)] == [16384] * 5
+
+
+def test_proxy_log_lines_escape_control_characters(fake):
+    lines = []
+    with local_proxy(fake, log=lines.append) as port:
+        forged = "evil\x1b[2J\nPOST /v1/chat/completions model=x 200 1ms"
+        with _post(port, "/v1/chat/completions", {**LETTA_BODY, "model": "venice-uncensored\x07", forged: 1}) as resp:
+            resp.read()
+        _raw(port, f"GET /v1/x\x1b[2J HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode("latin-1"))
+    assert all(line.isprintable() for line in lines)
+    assert lines[0].startswith("POST /v1/chat/completions model=venice-uncensored\\x07 200 ")
+    assert lines[0].endswith(r"dropped=service_tier,chat_template_args,evil\x1b[2J\nPOST /v1/chat/completions model=x 200 1ms")
+    assert lines[1].startswith("GET /v1/x\\x1b[2J model=- 404 ")
+
+
+def test_proxy_key_is_compared_in_constant_time(fake, monkeypatch):
+    import hmac
+
+    seen = []
+    real = hmac.compare_digest
+    monkeypatch.setattr(hmac, "compare_digest", lambda a, b: seen.append((a, b)) or real(a, b))
+    with local_proxy(fake, proxy_key="local-secret") as port:
+        with _post(port, "/v1/models", {}, {"Authorization": "Bearer wrong\xe9"}) as resp:
+            assert resp.status == 401
+    assert seen == [(b"Bearer wrong\xc3\xa9", b"Bearer local-secret")]
+
+
+def test_proxy_uses_the_configured_default_model(fake):
+    body = {k: v for k, v in LETTA_BODY.items() if k != "model"}
+    client = venice.VeniceClient(KEY, base_url=fake.url, default_model="zai-org-glm-5-2", max_retries=0)
+    with local_proxy(fake, client) as port:
+        with _post(port, "/v1/chat/completions", body) as resp:
+            assert resp.status == 200 and json.loads(resp.read())["model"] == "zai-org-glm-5-2"
+    assert _posts(fake)[-1][3]["model"] == "zai-org-glm-5-2"
+    assert _posts(fake)[-1][3]["max_completion_tokens"] == 16384  # (32000 allowed for that model)
+    with local_proxy(fake) as port:
+        with _post(port, "/v1/chat/completions", body) as resp:
+            error = json.loads(resp.read())["error"]
+    assert resp.status == 400 and error["message"] == "the request names no model; send one, or start the proxy with --model"
+    assert len(_posts(fake)) == 1
+
+
+def test_proxy_known_path_with_the_wrong_method_is_405(fake):
+    import http.client
+
+    with local_proxy(fake) as port:
+        for method, path, allow in (("GET", "/v1/chat/completions", "POST"), ("GET", "/embeddings", "POST"), ("PUT", "/v1/models", "GET")):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request(method, path)
+            resp = conn.getresponse()
+            message = json.loads(resp.read())["error"]["message"]
+            conn.close()
+            assert (resp.status, resp.getheader("Allow")) == (405, allow)
+            assert message == f"{method} is not supported on {path.replace('/v1', '')}; use {allow}"
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/v1/nothing")
+        assert conn.getresponse().status == 404
+        conn.close()
+
+
+def test_proxy_forwards_the_usage_chunk_only_when_asked(fake):
+    def events(body):
+        with local_proxy(fake) as port:
+            with _post(port, "/v1/chat/completions", body) as resp:
+                return [line[6:] for line in resp.read().split(b"\n") if line.startswith(b"data: ")]
+
+    plain = events({**LETTA_BODY, "stream": True})
+    assert [json.loads(e)["choices"][0]["delta"].get("content") for e in plain[:-1]] == ["Echo: ", "hi", None]
+    assert plain[-1] == b"[DONE]"  # and no chunk with choices: [] (openai's loop reads choices[0])
+    asked = events({**LETTA_BODY, "stream": True, "stream_options": {"include_usage": True}})
+    assert json.loads(asked[-2]) == {
+        "id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+    }  # fmt: skip
+    assert _posts(fake)[-1][3]["stream_options"] == {"include_usage": True}
+
+
+def test_proxy_passes_a_non_stream_answer_to_a_stream_request_as_it_is(fake):
+    fake.script.append(lambda h: h._send(200, {"error": {"message": "overloaded", "code": "model_overloaded"}}))
+    with local_proxy(fake) as port:
+        with _post(port, "/v1/chat/completions", {**LETTA_BODY, "stream": True}) as resp:
+            assert resp.status == 200 and resp.getheader("Content-Type") == "application/json"
+            assert json.loads(resp.read()) == {"error": {"message": "overloaded", "code": "model_overloaded"}}
+
+def test_proxy_cli_takes_the_key_from_the_environment_and_more_host_names(fake, fake_env):
+    env = {**fake_env, "VENICE_PROXY_KEY": "local-secret"}  # not on the command line, so not in `ps`
+    with proxy_process(env, "--allow-host", "host.docker.internal", "--max-body", "100") as (port, _log):
+        with _post(port, "/v1/chat/completions", LETTA_BODY) as resp:
+            assert resp.status == 401
+        auth = {"Authorization": "Bearer local-secret", "Host": f"host.docker.internal:{port}"}
+        with _post(port, "/v1/chat/completions", LETTA_BODY, auth) as resp:
+            assert resp.status == 413  # --max-body 100
+        with _post(port, "/v1/chat/completions", {"model": "venice-uncensored", "messages": [{"role": "user", "content": "hi"}]}, auth) as resp:
+            assert resp.status == 200 and json.loads(resp.read())["choices"][0]["message"]["content"] == "Echo: hi"
 
 
 def test_chat_request_keys_match_the_spec():

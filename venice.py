@@ -3437,12 +3437,20 @@ class RawResponse:
         self.status_code = exchange.status
         self.headers = exchange.headers
         self.meta = meta
+        self._reading = threading.Lock()  # held during a read, so close() knows to abort it
+        self._closed = False
 
     def iter_bytes(self) -> Iterator[bytes]:
         """Yield the body in blocks as they arrive."""
         try:
             while True:
-                block = self._ex.read1()
+                try:
+                    with self._reading:
+                        block = self._ex.read1()
+                except APIConnectionError:
+                    if self._closed:  # closed from another thread: end quietly
+                        return
+                    raise
                 if not block:
                     break
                 yield block
@@ -3454,8 +3462,19 @@ class RawResponse:
         return b"".join(self.iter_bytes())
 
     def close(self) -> None:
-        """Stop reading; the connection is closed unless the body was read to the end."""
-        self._ex.close()
+        """Stop reading; the connection is closed unless the body was read to the end.
+
+        Safe from another thread while one reads (a proxy whose client left): that read ends at
+        once and the iteration stops quietly.
+        """
+        self._closed = True
+        if self._reading.acquire(blocking=False):
+            try:
+                self._ex.close()
+            finally:
+                self._reading.release()
+        else:
+            self._ex.abort()  # wakes the blocked read; the reading thread closes the connection
 
     def __enter__(self) -> RawResponse:
         return self
@@ -3724,8 +3743,9 @@ class Completions:
         """
         body = _venice_chat_body({**kwargs, "model": model, "messages": _check_messages(messages)})
         body.update(_extra_body(extra_body))
+        usage = _asks_for_usage(body)  # (before _chat_call asks for it anyway)
         result = _chat_call(self._client, body, stream, timeout, None, extra_headers, extra_query)
-        return _ChunkStream(result) if stream else result
+        return _ChunkStream(result, usage) if stream else result
 
 
 ###############################################################################
@@ -3843,11 +3863,32 @@ def _venice_chat_body(body: Mapping[str, Any], dropped: Optional[list[str]] = No
 
 class _ChunkStream:
     """What ``chat.completions.create(stream=True)`` returns: an iterator of chunk objects
-    (``chunk.choices[0].delta.content``), closable and usable with ``with``, like openai's ``Stream``."""
+    (``chunk.choices[0].delta.content``), closable and usable with ``with``, like openai's ``Stream``.
 
-    def __init__(self, stream: ChatStream) -> None:
+    Venice ends every stream with a chunk that has no choices (usage, cost, …), asked for or not
+    (``../shared/venice-api/NOTES.md`` §12). Unless the call asked for it with
+    ``stream_options={"include_usage": True}``, that chunk is not yielded (openai's documented
+    loop reads ``chunk.choices[0]``); what it carries stays here: ``.usage`` and ``.usage_chunk``.
+    """
+
+    def __init__(self, stream: ChatStream, include_usage: bool = True) -> None:
         self.stream = stream
-        self._chunks = stream.chunks()
+        #: The chunk without choices that was kept back (``None`` if none came or it was yielded).
+        self.usage_chunk: Optional[AttrDict] = None
+        chunks = stream.chunks()
+        self._chunks = chunks if include_usage else self._with_choices(chunks)
+
+    def _with_choices(self, chunks: Iterator[AttrDict]) -> Iterator[AttrDict]:
+        for chunk in chunks:
+            if chunk.get("choices") or "error" in chunk:
+                yield chunk
+            else:
+                self.usage_chunk = chunk
+
+    @property
+    def usage(self) -> Optional[AttrDict]:
+        """Token counts from Venice's final chunk, or ``None`` until it arrives."""
+        return self.stream.usage
 
     def __iter__(self) -> Iterator[AttrDict]:
         return self._chunks
@@ -3864,6 +3905,12 @@ class _ChunkStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _asks_for_usage(body: Mapping[str, Any]) -> bool:
+    """Whether an openai-style request asked for the usage chunk (``stream_options.include_usage``)."""
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
 
 
 class Embeddings:
@@ -3986,6 +4033,494 @@ def _openai_error(status: int, message: str, code: Optional[str] = None, kind: O
     return json.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}}).encode()
 
 
+def _log_text(value: Any) -> str:
+    """``value`` for a log line, control characters escaped: a request can't forge or colour a line."""
+    text = str(value)
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+#: The proxy's routes (under ``/v1`` or not) and the one method each takes.
+_PROXY_ROUTES: Final = {"/chat/completions": "POST", "/embeddings": "POST", "/models": "GET"}
+_PROXY_MAX_BODY: Final = 8 * 1024 * 1024  # bytes: chats with a few base64 images fit
+_PROXY_MAX_CONNECTIONS: Final = 256  # a busy agent framework keeps dozens open
+_PROXY_CLIENT_TIMEOUT: Final = 30.0  # s: the longest silence while reading a request (headers or body)
+_LIMIT_LOOKUP_TIMEOUT: Final = 5.0  # s: the model list for clamping is a nicety; a chat never waits long on it
+_LIMIT_RETRY_AFTER: Final = 60.0  # s: a failed model-list lookup is not repeated sooner
+_LIMIT_REFRESH: Final = 3600.0  # s: a known model list is looked up again after this
+
+
+def _passed_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The upstream headers a client needs to pace itself (rate limits, when to come back)."""
+    return {k: v for k, v in headers.items() if k in ("retry-after", "retry-after-ms") or k.startswith("x-ratelimit-")}
+
+
+class _ProxyRefusal(Exception):
+    """A request the proxy answers itself, before anything goes upstream."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: Optional[str] = None,
+        *,
+        headers: Optional[Mapping[str, str]] = None,
+        kind: Optional[str] = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code, self.kind = status, message, code, kind
+        self.headers = dict(headers or {})
+
+
+class _LocalProxy:
+    """What ``start_proxy`` serves, built on the client's public API only (``request``,
+    ``models.list``, ``config``), so the proxy follows the library rather than re-implementing it.
+
+    The HTTP handler hands each request to ``handle``. Checks run in this order, and every answer
+    sent before the body was read closes the connection (a body left unread must never be taken
+    for the next request): framing (no ``Transfer-Encoding``, one plain Content-Length), ``Host``
+    and ``Origin`` (DNS rebinding, cross-site pages), the proxy key, the route and method, the
+    content type, the size; then the body is read whole, checked, and only then forwarded.
+    """
+
+    def __init__(
+        self,
+        client: VeniceClient,
+        *,
+        proxy_key: Optional[str],
+        model: Optional[str],
+        venice_parameters: Optional[Mapping[str, Any]],
+        log: Optional[Callable[[str], None]],
+        allow_hosts: Sequence[str],
+        max_body: int,
+    ) -> None:
+        self.client = client
+        self.proxy_key = proxy_key
+        self.model = model
+        self.venice_parameters = dict(venice_parameters or {})
+        self.log = log
+        self.extra_hosts = {h.lower().strip("[]") for h in allow_hosts}
+        self.max_body = max_body
+        self.loopback = True
+        self.names: set[str] = set()  # Host names accepted on a loopback bind (set by bound())
+        self.port = 0
+        self.poll_interval = 0.1  # s: how often a stream checks that its local client is still there
+        # The model list used to clamp token limits: looked up by one request at a time, outside the
+        # lock, with no retries and a short timeout; a failure is remembered for a minute.
+        self._limits: Optional[dict[str, Optional[int]]] = None
+        self._limits_at = 0.0
+        self._lookup_failed_at: Optional[float] = None
+        self._lookup_running = False
+        self._lock = threading.Lock()
+        self._lookup: Optional[VeniceClient] = None
+
+    def bound(self, address: str, port: int) -> None:
+        """Record where the server listens; loopback is decided by that address, not by a name."""
+        import ipaddress
+
+        self.loopback = ipaddress.ip_address(address.split("%")[0]).is_loopback
+        self.names = {address.lower(), "localhost"} | self.extra_hosts
+        self.port = port
+
+    def close(self) -> None:
+        if self._lookup is not None:
+            self._lookup.close()
+
+    # -- one request -----------------------------------------------------------------------------
+
+    def handle(self, h: Any) -> None:
+        """Answer one request on handler ``h`` (an ``http.server.BaseHTTPRequestHandler``)."""
+        started = time.monotonic()
+        h.body_read = False
+        try:
+            route, body = self._admit(h)
+            if route == "/models":
+                self._models(h, started)
+            elif route == "/embeddings":
+                data = {k: v for k, v in _strip_none(body).items() if k in EMBEDDING_REQUEST_KEYS}
+                self._forward(h, "/embeddings", data, started, data.get("model"), (), stream=False, usage=True)
+            else:
+                self._chat(h, body, started)
+        except _ProxyRefusal as refusal:
+            if not refusal.status:  # 0: the client is gone, nothing to answer
+                h.close_connection = True
+            else:
+                self._reply(
+                    h,
+                    refusal.status,
+                    _openai_error(refusal.status, refusal.message, refusal.code, refusal.kind),
+                    refusal.headers,
+                )
+            self._log(h, refusal.status or "-", None, started)
+
+    def _admit(self, h: Any) -> tuple[str, dict[str, Any]]:
+        """The route and the (whole, parsed) JSON body, or a ``_ProxyRefusal``."""
+        headers = h.headers
+        if headers.get_all("Transfer-Encoding"):
+            # RFC 9112 §6.1: a server that does not decode a transfer coding answers 501. A chunked
+            # body read as "no body" would leave its bytes to be taken for the next request.
+            raise _ProxyRefusal(501, "Transfer-Encoding is not supported: send the body with a Content-Length")
+        lengths = headers.get_all("Content-Length") or []
+        if len(lengths) > 1 or any(not (v.isascii() and v.strip().isdigit()) for v in lengths):
+            # int() would take "+0_2" and " 1"; "1, 1" or two headers are ambiguous (RFC 9112 §6.3)
+            raise _ProxyRefusal(400, "the request has an invalid or repeated Content-Length")
+        digits = (lengths[0].strip().lstrip("0") or "0") if lengths else ""
+        length = (int(digits) if len(digits) < 16 else 10**16) if lengths else None  # (int() refuses 4,301 digits)
+        if self.loopback:
+            hosts = headers.get_all("Host") or []
+            if len(hosts) != 1 or not self._local(hosts[0]):
+                shown = _log_text(hosts[0]) if len(hosts) == 1 else "(none)" if not hosts else "(repeated)"
+                raise _ProxyRefusal(
+                    403,
+                    f"Host {shown} is not allowed: use http://127.0.0.1:{self.port}/v1 or http://localhost:{self.port}/v1, "
+                    "or start the proxy with --allow-host NAME",
+                    "host_not_allowed",
+                )
+        origins = headers.get_all("Origin") or []
+        if origins and (len(origins) > 1 or not self._same_origin(origins[0], headers.get("Host", ""))):
+            # A web page's request (fetch, a form): the proxy spends the user's balance for local programs only.
+            raise _ProxyRefusal(
+                403, "requests from web pages (with an Origin header) are not allowed", "origin_not_allowed"
+            )
+        if self.proxy_key is not None:
+            import hmac
+
+            given = headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+            if not hmac.compare_digest(given, f"Bearer {self.proxy_key}".encode("utf-8", "surrogateescape")):
+                raise _ProxyRefusal(401, "invalid proxy key", "invalid_api_key", kind="authentication_error")
+        path = h.path.split("?")[0].rstrip("/")
+        route = path[3:] if path.startswith("/v1/") else path
+        method = _PROXY_ROUTES.get(route)
+        if method is None:
+            raise _ProxyRefusal(404, f"unknown path {_log_text(h.path)}", "not_found")
+        if h.command != method:
+            raise _ProxyRefusal(
+                405, f"{_log_text(h.command)} is not supported on {route}; use {method}", headers={"Allow": method}
+            )
+        if method == "GET":
+            if length:
+                raise _ProxyRefusal(400, f"GET {route} takes no body")
+            h.body_read = True
+            return route, {}
+        ctype = headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            # Only a JSON body, which a web page can't send cross-site without a CORS pre-check.
+            raise _ProxyRefusal(
+                415, f"send the body as Content-Type: application/json (got {_log_text(ctype) or 'none'})"
+            )
+        if length is None:
+            raise _ProxyRefusal(411, "the request has no Content-Length")
+        if length > self.max_body:
+            raise _ProxyRefusal(413, f"the body is {length} bytes; this proxy takes at most {self.max_body}")
+        import socket
+
+        try:
+            raw = h.rfile.read(length)
+        except (socket.timeout, OSError):
+            raise _ProxyRefusal(408, "the body did not arrive in time") from None
+        if len(raw) < length:
+            raise _ProxyRefusal(0, "the client left before sending the whole body")  # never forwarded
+        h.body_read = True
+        try:
+            body = json.loads(raw)
+            if not isinstance(body, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, RecursionError) as err:
+            raise _ProxyRefusal(400, f"the request body is not a JSON object: {err}") from None
+        if not isinstance(body.get("venice_parameters") or {}, dict):
+            raise _ProxyRefusal(400, "the request body is not a JSON object: venice_parameters is not an object")
+        if route == "/chat/completions":
+            messages = body.get("messages")
+            if not isinstance(messages, list) or not messages:
+                raise _ProxyRefusal(400, "messages must be a non-empty list")
+            if not isinstance(body.get("model") or "", str):
+                raise _ProxyRefusal(400, "model must be a string")
+        return route, body
+
+    def _local(self, host: str) -> bool:
+        """Whether a ``Host`` value names this loopback server: its address, ``localhost`` or an
+        allowed name, with its port (``Host: :8787`` names nothing)."""
+        host = host.strip().lower()
+        if host.startswith("["):  # [::1]:8787
+            name, bracket, rest = host[1:].partition("]")
+            if not bracket or (rest and not rest.startswith(":")):
+                return False
+            port = rest[1:]
+        else:
+            name, colon, port = host.rpartition(":")
+            if not colon:
+                name, port = host, ""
+        return bool(name) and name in self.names and (port or "80") == str(self.port)
+
+    def _same_origin(self, origin: str, host: str) -> bool:
+        scheme, sep, netloc = origin.partition("://")
+        if not sep or scheme.lower() != "http" or "/" in netloc:
+            return False  # includes "null" (sandboxed frames, file: pages)
+        return self._local(netloc) if self.loopback else netloc.lower() == host.lower()
+
+    # -- routes ----------------------------------------------------------------------------------
+
+    def _models(self, h: Any, started: float) -> None:
+        try:
+            models = self.client.models.list("text")
+        except VeniceError as err:
+            self._fail(h, err, started, None)
+            return
+        rows = [
+            {
+                "id": m.id,
+                "object": "model",
+                "created": m.created or 0,
+                "owned_by": m.owned_by or "venice.ai",
+                "context_length": m.context_length,
+                "max_model_len": m.context_length,
+            }
+            for m in models
+        ]
+        self._reply(h, 200, json.dumps({"object": "list", "data": rows}).encode())
+        self._log(h, 200, None, started)
+
+    def _chat(self, h: Any, body: dict[str, Any], started: float) -> None:
+        dropped: list[str] = []
+        try:
+            data = _venice_chat_body(body, dropped)
+        except InvalidRequestError as err:
+            self._fail(h, err, started, None)
+            return
+        # The same default as the library's chat calls: the configured model (VENICE_MODEL).
+        data["model"] = self.model or data.get("model") or self.client.config.default_model
+        if not data["model"]:
+            self._reply(
+                h, 400, _openai_error(400, "the request names no model; send one, or start the proxy with --model")
+            )
+            self._log(h, 400, None, started, dropped)
+            return
+        data["venice_parameters"] = {
+            "include_venice_system_prompt": False,
+            **data.get("venice_parameters", {}),
+            **self.venice_parameters,
+        }
+        ceiling = self.completion_limit(str(data["model"]))
+        for key in ("max_completion_tokens", "max_tokens"):
+            if ceiling and isinstance(data.get(key), int) and data[key] > ceiling:
+                data[key] = ceiling
+        options = data.get("stream_options")
+        usage = isinstance(options, dict) and options.get("include_usage") is True
+        stream = data.get("stream") is True
+        self._forward(h, "/chat/completions", data, started, data["model"], dropped, stream=stream, usage=usage)
+
+    def completion_limit(self, model_id: str) -> Optional[int]:
+        """The model's ``maxCompletionTokens``, or ``None`` when not known right now.
+
+        One request at a time looks the list up, outside the lock; the others do not wait for it.
+        """
+        now = time.monotonic()
+        with self._lock:
+            fresh = self._limits is not None and now - self._limits_at < _LIMIT_REFRESH
+            failed = self._lookup_failed_at is not None and now - self._lookup_failed_at < _LIMIT_RETRY_AFTER
+            if fresh or failed or self._lookup_running:
+                return (self._limits or {}).get(model_id)
+            self._lookup_running = True
+            if self._lookup is None:
+                # Its own client, from the same settings: no retries (this is not the client's
+                # request and must not multiply it) and a short timeout.
+                self._lookup = VeniceClient(config=self.client.config, max_retries=0, timeout=_LIMIT_LOOKUP_TIMEOUT)
+            lookup = self._lookup
+        limits: Optional[dict[str, Optional[int]]] = None
+        try:
+            limits = {m.id: m.max_completion_tokens for m in lookup.models.list("text")}
+        except Exception:  # noqa: BLE001 - any failure only means "forward unclamped"
+            pass
+        finally:
+            with self._lock:
+                self._lookup_running = False
+                if limits is None:
+                    self._lookup_failed_at = time.monotonic()
+                else:
+                    self._limits, self._limits_at, self._lookup_failed_at = limits, time.monotonic(), None
+        return (limits or self._limits or {}).get(model_id)
+
+    def _forward(
+        self,
+        h: Any,
+        path: str,
+        data: dict[str, Any],
+        started: float,
+        model_id: Any,
+        dropped: Sequence[str],
+        *,
+        stream: bool,
+        usage: bool,
+    ) -> None:
+        # stream=True on the library side for both: the answer is passed on as it comes, with its status.
+        accept = None if stream else {"Accept": "application/json", "Accept-Encoding": "gzip"}
+        try:
+            raw = self.client.request("POST", path, json=data, stream=True, headers=accept)
+            if not stream:
+                body = raw.read()
+        except VeniceError as err:
+            self._fail(h, err, started, model_id, dropped)
+            return
+        ctype = raw.headers.get("content-type", "text/event-stream" if stream else "application/json")
+        if stream and "text/event-stream" not in ctype.lower():  # (an error page, a JSON error): as it is
+            try:
+                body = raw.read()
+            except VeniceError as err:
+                self._fail(h, err, started, model_id, dropped)
+                return
+            stream = False
+        if not stream:
+            self._reply(h, raw.status_code, body, _passed_headers(raw.headers), ctype)
+            self._log(h, raw.status_code, model_id, started, dropped)
+            return
+        h.send_response(raw.status_code)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Cache-Control", "no-cache")
+        h.send_header("Transfer-Encoding", "chunked")
+        for name, value in _passed_headers(raw.headers).items():
+            h.send_header(name, value)
+        h.end_headers()
+        done = threading.Event()
+        gone = threading.Event()
+        watcher = threading.Thread(target=self._watch, args=(h.connection, raw, done, gone), daemon=True)
+        watcher.start()
+        try:
+            self._relay(h, raw, usage, gone)
+        except OSError:  # the local client went away: stop the upstream request too
+            gone.set()
+        finally:
+            done.set()
+            raw.close()
+            watcher.join()
+        if gone.is_set():
+            h.close_connection = True
+        self._log(h, raw.status_code, model_id, started, dropped, " client-left" if gone.is_set() else "")
+
+    def _relay(self, h: Any, raw: RawResponse, usage: bool, gone: threading.Event) -> None:
+        """Pass the events on as they come; without ``include_usage`` asked for, drop the chunk
+        without choices that Venice sends anyway (openai's loop reads ``choices[0]``)."""
+        decoder = _SSEDecoder()
+        finished = False
+        blocks = raw.iter_bytes()
+        while True:
+            try:
+                block = next(blocks, b"")
+            except VeniceError as err:
+                if gone.is_set():
+                    return
+                error = _openai_error(502, f"upstream stream broke: {err.message}", "upstream_error")
+                self._write_chunk(h, b"data: " + error + b"\n\n")
+                break
+            if not block:
+                if gone.is_set():
+                    return
+                if not finished:
+                    error = _openai_error(502, "upstream stream ended before [DONE]", "incomplete_stream")
+                    self._write_chunk(h, b"data: " + error + b"\n\n")
+                break
+            out: list[bytes] = []
+            for event, text, _id, _retry in decoder.feed(block):
+                finished = finished or text == "[DONE]"
+                # (parsed only when it may be such a chunk: "choices": [] or no choices at all)
+                maybe = text[:1] == "{" and ("[]" in text or '"choices"' not in text)
+                if not usage and maybe and not self._has_choices(text):
+                    continue
+                head = b"" if event == "message" else b"event: " + event.encode() + b"\n"
+                out.append(head + b"".join(b"data: " + line.encode() + b"\n" for line in text.split("\n")) + b"\n")
+            self._write_chunk(h, b"".join(out) or b":\n\n")  # (a block with no event: a keep-alive)
+        self._write_chunk(h, b"")
+
+    @staticmethod
+    def _has_choices(text: str) -> bool:
+        try:
+            chunk = json.loads(text)
+        except (ValueError, RecursionError):
+            return True  # not ours to judge: passed on
+        return not isinstance(chunk, dict) or "error" in chunk or bool(chunk.get("choices"))
+
+    def _watch(self, sock: Any, raw: RawResponse, done: threading.Event, gone: threading.Event) -> None:
+        """While a stream is relayed, notice the local client leaving even when Venice is silent,
+        and close the upstream request at once (rather than at Venice's next event, or never)."""
+        import selectors
+        import socket
+
+        with selectors.DefaultSelector() as selector:
+            selector.register(sock, selectors.EVENT_READ)
+            while not done.is_set():
+                if not selector.select(self.poll_interval):
+                    continue
+                try:
+                    left = not sock.recv(1, socket.MSG_PEEK)
+                except (BlockingIOError, socket.timeout):
+                    left = False
+                except OSError:
+                    left = True
+                if left:
+                    gone.set()
+                    raw.close()  # from this thread: the relay's blocked read ends at once
+                    return
+                done.wait(self.poll_interval)  # bytes of a next request: not a hang-up; don't spin
+
+    # -- answers ---------------------------------------------------------------------------------
+
+    def _fail(
+        self, h: Any, err: VeniceError, started: float, model_id: Optional[str], dropped: Sequence[str] = ()
+    ) -> None:
+        headers: dict[str, str] = {}
+        upstream = True  # Venice answered, or could not be reached
+        if isinstance(err, VeniceAPIError) and err.status_code and err.status_code >= 400:
+            status = err.status_code
+            headers = _passed_headers(err.headers or {})
+        elif isinstance(err, InvalidRequestError):  # refused here before sending (NaN, a lone surrogate…)
+            status, upstream = 400, False
+        elif isinstance(err, (APIConnectionError, VeniceAPIError)):
+            status = 504 if isinstance(err, APITimeoutError) else 502
+        else:
+            status, upstream = 502, False
+        if upstream and self.client.retry.max_retries:
+            # The proxy has applied its retry policy; an openai SDK in front would retry on top of it.
+            headers["x-should-retry"] = "false"
+        code = err.code if isinstance(err, (VeniceAPIError, StreamError)) else None
+        self._reply(h, status, _openai_error(status, err.message, code), headers)
+        self._log(h, status, model_id, started, dropped)
+
+    def _reply(
+        self,
+        h: Any,
+        status: int,
+        body: bytes,
+        headers: Optional[Mapping[str, str]] = None,
+        ctype: str = "application/json",
+    ) -> None:
+        h.send_response(status)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            h.send_header(name, value)
+        if not h.body_read:
+            h.send_header("Connection", "close")  # what was not read must not be taken for a request
+            h.close_connection = True
+        h.end_headers()
+        try:
+            h.wfile.write(body)
+        except OSError:
+            h.close_connection = True
+
+    @staticmethod
+    def _write_chunk(h: Any, data: bytes) -> None:
+        h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        h.wfile.flush()
+
+    def _log(
+        self, h: Any, status: Any, model_id: Any, started: float, dropped: Sequence[str] = (), extra: str = ""
+    ) -> None:
+        if self.log is not None:
+            more = f" dropped={','.join(_log_text(k) for k in dropped)}" if dropped else ""
+            ms = (time.monotonic() - started) * 1000
+            self.log(
+                f"{_log_text(h.command)} {_log_text(h.path)} model={_log_text(model_id or '-')} {status} {ms:.0f}ms{more}{extra}"
+            )
+
+
 def start_proxy(
     host: str = "127.0.0.1",
     port: int = 8787,
@@ -3996,15 +4531,27 @@ def start_proxy(
     venice_parameters: Optional[Mapping[str, Any]] = None,
     log: Optional[Callable[[str], None]] = None,
     background: bool = True,
+    allow_hosts: Sequence[str] = (),
+    max_body: int = _PROXY_MAX_BODY,
+    max_connections: int = _PROXY_MAX_CONNECTIONS,
+    client_timeout: float = _PROXY_CLIENT_TIMEOUT,
 ) -> Any:
     """Start the local OpenAI-compatible proxy (what ``python -m venice proxy`` runs).
 
     It serves ``/v1/chat/completions``, ``/v1/models`` and ``/v1/embeddings`` (also without ``/v1``)
     and forwards them to Venice with the client's key and retries, after making agent-framework
-    requests acceptable: nulls dropped, unknown top-level keys dropped (``CHAT_REQUEST_KEYS``), token
-    limits clamped to the model's ``maxCompletionTokens``, and ``venice_parameters`` defaulting to
-    ``include_venice_system_prompt: false``. Streams pass through event by event; an upstream error
-    comes back OpenAI-shaped with the same status; a stream that breaks ends with an error event.
+    requests acceptable: nulls dropped, unknown top-level keys dropped (``CHAT_REQUEST_KEYS``), the
+    client's default model when none is named, token limits clamped to the model's
+    ``maxCompletionTokens``, and ``venice_parameters`` defaulting to
+    ``include_venice_system_prompt: false``. Streams pass through event by event (without the
+    usage-only chunk unless ``stream_options.include_usage`` asked for it); an upstream error comes
+    back OpenAI-shaped with the same status and its ``Retry-After``/``x-ratelimit-*`` headers; a
+    stream that breaks ends with an error event.
+
+    A web page must not be able to spend the key: on a loopback address only requests whose
+    ``Host`` names this server (its address or ``localhost``, with its port, or a name in
+    ``allow_hosts``) are served, any request with a foreign ``Origin`` is refused, and the JSON
+    routes take ``Content-Type: application/json`` only. See README's "Security of the proxy".
 
     Args:
         host, port: Where to listen (port 0: any free port; see ``server.server_address``).
@@ -4015,204 +4562,95 @@ def start_proxy(
         log: Called with one line per request (``None``: silent).
         background: Serve from a daemon thread and return at once; ``False``: return without serving
             (call ``serve_forever()`` yourself).
+        allow_hosts: More ``Host`` names to accept on loopback (e.g. ``host.docker.internal``).
+        max_body: Largest request body in bytes; a larger one is answered 413 without being read.
+        max_connections: Connections served at once; more are answered 503 and closed.
+        client_timeout: Seconds a client may stay silent while sending a request (or idle between
+            requests on a kept-alive connection).
     Returns:
         The ``http.server.ThreadingHTTPServer``; stop it with ``shutdown()`` and ``server_close()``.
     Raises:
-        ConfigError: A non-loopback ``host`` without ``proxy_key``, or an address it can't listen on.
+        ConfigError: A non-loopback address without ``proxy_key``, or an address it can't listen on.
     """
     import http.server
+    import socket
 
-    if not _is_loopback(host) and not proxy_key:
-        raise ConfigError(
-            f"refusing to listen on {host} without --proxy-key: anyone who can reach it could spend your balance"
-        )
-    upstream = client if client is not None else VeniceClient()
-    forced = {"include_venice_system_prompt": False, **(venice_parameters or {})}
-    limits: dict[str, Optional[int]] = {}
-    limits_lock = threading.Lock()
-
-    def completion_limit(model_id: str) -> Optional[int]:
-        with limits_lock:
-            if not limits:
-                try:
-                    for m in upstream.models.list("text"):
-                        limits[m.id] = m.max_completion_tokens
-                except VeniceError:
-                    return None  # try again on the next request
-            return limits.get(model_id)
+    for name, limit in (("max_body", max_body), ("max_connections", max_connections)):
+        if not _is_number(limit, whole=True) or limit < 1:
+            raise ConfigError(f"{name} must be a whole number >= 1, got {limit!r}")
+    client_timeout = _seconds("client_timeout", client_timeout, ConfigError)
+    core = _LocalProxy(
+        client if client is not None else VeniceClient(),
+        proxy_key=proxy_key,
+        model=model,
+        venice_parameters=venice_parameters,
+        log=log,
+        allow_hosts=[allow_hosts] if isinstance(allow_hosts, str) else allow_hosts,
+        max_body=max_body,
+    )
+    slots = threading.BoundedSemaphore(max_connections)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = f"venice.py-proxy/{__version__}"
+        timeout = client_timeout  # reading headers and body; an idle kept-alive connection ends too
 
         def log_message(self, format: str, *args: Any) -> None:
-            pass  # one line per request is written by _log instead
+            pass  # one line per request is written by _LocalProxy._log instead
 
-        def _log(self, status: int, model_id: Optional[str], started: float, dropped: Sequence[str] = ()) -> None:
-            if log is not None:
-                extra = f" dropped={','.join(dropped)}" if dropped else ""
-                log(
-                    f"{self.command} {self.path} model={model_id or '-'} {status} {(time.monotonic() - started) * 1000:.0f}ms{extra}"
-                )
+        def _serve(self) -> None:
+            core.handle(self)
 
-        def _reply(self, status: int, body: bytes, ctype: str = "application/json") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _route(self) -> Optional[str]:
-            path = self.path.split("?")[0].rstrip("/")
-            path = path[3:] if path.startswith("/v1/") else path
-            if proxy_key is not None and self.headers.get("Authorization", "") != f"Bearer {proxy_key}":
-                self._reply(401, _openai_error(401, "invalid proxy key", "invalid_api_key", "authentication_error"))
-                return None
-            return path
-
-        def do_GET(self) -> None:
-            started = time.monotonic()
-            path = self._route()
-            if path is None:
-                return
-            if path != "/models":
-                self._reply(404, _openai_error(404, f"unknown path {self.path}", "not_found"))
-                self._log(404, None, started)
-                return
-            try:
-                models = upstream.models.list("text")
-            except VeniceError as err:
-                self._fail(err, started, None)
-                return
-            rows = [
-                {
-                    "id": m.id,
-                    "object": "model",
-                    "created": m.created or 0,
-                    "owned_by": m.owned_by or "venice.ai",
-                    "context_length": m.context_length,
-                    "max_model_len": m.context_length,
-                }
-                for m in models
-            ]
-            self._reply(200, json.dumps({"object": "list", "data": rows}).encode())
-            self._log(200, None, started)
-
-        def _fail(self, err: VeniceError, started: float, model_id: Optional[str]) -> None:
-            if isinstance(err, VeniceAPIError) and err.status_code and err.status_code >= 400:
-                status = err.status_code
-            elif isinstance(err, InvalidRequestError):  # refused here before sending (NaN, a lone surrogate…)
-                status = 400
-            else:
-                status = 504 if isinstance(err, APITimeoutError) else 502
-            code = err.code if isinstance(err, (VeniceAPIError, StreamError)) else None
-            self._reply(status, _openai_error(status, err.message, code))
-            self._log(status, model_id, started)
-
-        def do_POST(self) -> None:
-            started = time.monotonic()
-            path = self._route()
-            if path is None:
-                return
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length < 0:
-                    raise ValueError("negative Content-Length")
-                body = json.loads(self.rfile.read(length) or b"{}")
-                if not isinstance(body, dict):
-                    raise ValueError("not a JSON object")
-                if not isinstance(body.get("venice_parameters") or {}, dict):
-                    raise ValueError("venice_parameters is not an object")
-            except (ValueError, RecursionError) as err:
-                self._reply(400, _openai_error(400, f"the request body is not a JSON object: {err}"))
-                self._log(400, None, started)
-                return
-            if path == "/embeddings":
-                data = {k: v for k, v in _strip_none(body).items() if k in EMBEDDING_REQUEST_KEYS}
-                self._forward(data, "/embeddings", False, started, data.get("model"), ())
-            elif path == "/chat/completions":
-                dropped: list[str] = []
-                try:
-                    data = _venice_chat_body(body, dropped)
-                except InvalidRequestError as err:
-                    self._fail(err, started, None)
-                    return
-                if model:
-                    data["model"] = model
-                data["venice_parameters"] = {**forced, **data.get("venice_parameters", {}), **(venice_parameters or {})}
-                ceiling = completion_limit(str(data.get("model")))
-                for key in ("max_completion_tokens", "max_tokens"):
-                    if ceiling and isinstance(data.get(key), int) and data[key] > ceiling:
-                        data[key] = ceiling
-                self._forward(data, "/chat/completions", bool(data.get("stream")), started, data.get("model"), dropped)
-            else:
-                self._reply(404, _openai_error(404, f"unknown path {self.path}", "not_found"))
-                self._log(404, None, started)
-
-        def _not_allowed(self) -> None:
-            self._reply(405, _openai_error(405, f"{self.command} is not supported here; use GET or POST"))
-
-        do_PUT = do_PATCH = do_DELETE = _not_allowed
-
-        def _forward(
-            self, data: dict[str, Any], path: str, stream: bool, started: float, model_id: Any, dropped: Sequence[str]
-        ) -> None:
-            try:
-                ex, raw = upstream._send("POST", path, data, None, None, stream, None, None)
-            except VeniceError as err:
-                self._fail(err, started, model_id)
-                return
-            if not stream:
-                self._reply(ex.status, raw, ex.headers.get("content-type", "application/json"))
-                self._log(ex.status, model_id, started, dropped)
-                return
-            self.send_response(ex.status)
-            self.send_header("Content-Type", ex.headers.get("content-type", "text/event-stream"))
-            self.send_header("Cache-Control", "no-cache")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            decoder = _SSEDecoder()
-            finished = False
-            try:
-                while True:
-                    try:
-                        block = ex.read1()
-                    except VeniceError as err:
-                        self._chunk(
-                            b"data: "
-                            + _openai_error(502, f"upstream stream broke: {err.message}", "upstream_error")
-                            + b"\n\n"
-                        )
-                        break
-                    if not block:
-                        if not finished:
-                            self._chunk(
-                                b"data: "
-                                + _openai_error(502, "upstream stream ended before [DONE]", "incomplete_stream")
-                                + b"\n\n"
-                            )
-                        break
-                    self._chunk(block)
-                    finished = finished or any(data == "[DONE]" for _e, data, _i, _r in decoder.feed(block))
-                self._chunk(b"")
-            except OSError:  # the local client went away: stop the upstream request too
-                ex.close()
-            self._log(ex.status, model_id, started, dropped)
-
-        def _chunk(self, data: bytes) -> None:
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-            self.wfile.flush()
-
-    import socket
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
 
     class Server(http.server.ThreadingHTTPServer):
         daemon_threads = True
         address_family = socket.AF_INET6 if ":" in host else socket.AF_INET  # "::1" too
 
+        def process_request(self, request: Any, client_address: Any) -> None:
+            if not slots.acquire(blocking=False):
+                busy = _openai_error(503, "the proxy is serving too many connections; try again", "overloaded")
+                try:
+                    request.settimeout(1)
+                    request.sendall(
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                        b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(busy), busy)
+                    )
+                except OSError:
+                    pass
+                self.shutdown_request(request)
+                return
+            try:
+                super().process_request(request, client_address)
+            except BaseException:
+                slots.release()
+                raise
+
+        def process_request_thread(self, request: Any, client_address: Any) -> None:
+            # ThreadingMixIn's, with the slot given back before the socket closes: a client that
+            # saw its connection end can count on the slot being free again.
+            try:
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                slots.release()
+                self.shutdown_request(request)
+
+        def server_close(self) -> None:
+            super().server_close()
+            core.close()
+
     try:
         server = Server((host, port), Handler)
     except (OSError, OverflowError) as err:  # address in use, no such address, a bad port
         raise ConfigError(f"can't listen on {host}:{port} ({getattr(err, 'strerror', None) or err})") from None
+    core.bound(str(server.server_address[0]), int(server.server_address[1]))
+    if not core.loopback and not proxy_key:
+        server.server_close()
+        raise ConfigError(
+            f"refusing to listen on {host} without --proxy-key: anyone who can reach it could spend your balance"
+        )
     if background:
         threading.Thread(target=server.serve_forever, name="venice-proxy", daemon=True).start()
     return server
@@ -4971,7 +5409,26 @@ def _cli_proxy(argv: list[str], ui: _UI) -> int:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8787, help="port (default 8787; 0 picks a free one)")
-    p.add_argument("--proxy-key", help="bearer token clients must send (required off loopback)")
+    p.add_argument(
+        "--proxy-key", help="bearer token clients must send (required off loopback; or set VENICE_PROXY_KEY)"
+    )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also accept requests sent to this host name, e.g. host.docker.internal (repeatable)",
+    )
+    p.add_argument(
+        "--max-body", type=int, default=_PROXY_MAX_BODY, metavar="BYTES", help="largest request body (default 8 MiB)"
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=_PROXY_MAX_CONNECTIONS,
+        metavar="N",
+        help=f"connections served at once (default {_PROXY_MAX_CONNECTIONS})",
+    )
     p.add_argument("--model", help="use this model for every chat request")
     p.add_argument(
         "--venice-param", action="append", default=[], metavar="KEY=VALUE", help="venice_parameters entry (repeatable)"
@@ -4994,14 +5451,20 @@ def _cli_proxy(argv: list[str], ui: _UI) -> int:
         args.host,
         args.port,
         client=client,
-        proxy_key=args.proxy_key,
+        # From the environment it was given, so the key need not show in `ps`.
+        proxy_key=args.proxy_key or ui.environ.get("VENICE_PROXY_KEY") or None,
         model=args.model,
         venice_parameters=params,
         log=None if args.quiet else ui.err,
         background=False,
+        allow_hosts=args.allow_host,
+        max_body=args.max_body,
+        max_connections=args.max_connections,
     )
     host, port = server.server_address[:2]
-    if not _is_loopback(args.host):
+    import ipaddress
+
+    if not ipaddress.ip_address(host.split("%")[0]).is_loopback:
         ui.err(f"warning: listening on {args.host}: clients must send the proxy key as their bearer token", "33")
     shown = f"[{host}]" if ":" in host else host
     ui.err(f"venice proxy: http://{shown}:{port}/v1 -> {client.config.base_url} (Ctrl-C stops it)")
