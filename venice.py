@@ -1306,234 +1306,206 @@ def _content_text(content: Any) -> Optional[str]:
     return str(content)
 
 
-# Typed views of the JSON objects the API returns. At run time every object inside a response is an
-# AttrDict (JSON is decoded straight into them: converting each one to its own class would cost the
-# streaming loop dearly), so these classes add nothing at run time but names: they tell type checkers
-# and editors which fields exist and what they hold. Don't test nested objects with isinstance().
-# Fields follow openai-python's types where the shapes agree (code written for the openai SDK
-# type-checks the same) and Venice's spec (swagger.derived.json) for its extras. A field the spec
-# requires is not Optional; at run time a field a server left out still reads as None.
+# Typed views of the JSON objects the API returns, for type checkers and editors: they declare the
+# fields, so a misspelt field name is a type error and editors complete the names. At run time each
+# name is just AttrDict: every object inside a response is one (JSON is decoded straight into them;
+# a class per shape would cost the streaming loop dearly and 18 classes 0.2 ms of import time), so
+# don't test objects with isinstance() against these. Fields follow openai-python's types where the
+# shapes agree (code written for the openai SDK type-checks the same) and Venice's spec
+# (swagger.derived.json) for its extras. A field the spec requires is not Optional; at run time a
+# field a server left out still reads as None, like any absent key.
+if TYPE_CHECKING:
 
+    class PromptTokensDetails(AttrDict):
+        """``usage.prompt_tokens_details``: prompt tokens read from (or written to) the prompt cache."""
 
-class PromptTokensDetails(AttrDict):
-    """``usage.prompt_tokens_details``: prompt tokens read from (or written to) the prompt cache."""
+        cached_tokens: Optional[int]
+        cache_creation_input_tokens: Optional[int]
 
-    __slots__ = ()
-    cached_tokens: Optional[int]
-    cache_creation_input_tokens: Optional[int]
+    class CompletionTokensDetails(AttrDict):
+        """``usage.completion_tokens_details``: ``reasoning_tokens`` among the completion tokens."""
 
+        reasoning_tokens: Optional[int]
 
-class CompletionTokensDetails(AttrDict):
-    """``usage.completion_tokens_details``: ``reasoning_tokens`` among the completion tokens."""
+    class CompletionUsage(AttrDict):
+        """Token counts of a chat completion (``r.usage``).
 
-    __slots__ = ()
-    reasoning_tokens: Optional[int]
+        Attributes:
+            prompt_tokens, completion_tokens, total_tokens: The counts (reasoning included in completion).
+            prompt_tokens_details: Cache hits, or ``None``. completion_tokens_details: Reasoning tokens, or ``None``.
+        """
 
+        prompt_tokens: int
+        completion_tokens: int
+        total_tokens: int
+        prompt_tokens_details: Optional[PromptTokensDetails]
+        completion_tokens_details: Optional[CompletionTokensDetails]
 
-class CompletionUsage(AttrDict):
-    """Token counts of a chat completion (``r.usage``).
+    class Cost(AttrDict):
+        """What a request cost (Venice's ``cost`` field): ``usd`` and ``diem``."""
 
-    Attributes:
-        prompt_tokens, completion_tokens, total_tokens: The counts (reasoning included in completion).
-        prompt_tokens_details: Cache hits, or ``None``. completion_tokens_details: Reasoning tokens, or ``None``.
-    """
+        usd: float
+        diem: float
 
-    __slots__ = ()
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    prompt_tokens_details: Optional[PromptTokensDetails]
-    completion_tokens_details: Optional[CompletionTokensDetails]
+    class WebSearchCitation(AttrDict):
+        """One web search result Venice used (``venice_parameters.web_search_citations``)."""
 
+        title: str
+        url: str
+        content: Optional[str]
+        date: Optional[str]
 
-class Cost(AttrDict):
-    """What a request cost (Venice's ``cost`` field): ``usd`` and ``diem``."""
+    class VeniceParameters(AttrDict):
+        """The ``venice_parameters`` a response echoes: the options in effect, and the web search results.
 
-    __slots__ = ()
-    usd: float
-    diem: float
+        Attributes:
+            enable_web_search: ``"off"``, ``"on"`` or ``"auto"``.
+            web_search_citations: The search results (when web search ran), else ``None``.
+            character_slug: The character used, else ``None``. Other fields: the flags in effect.
+        """
 
+        enable_web_search: str
+        enable_web_citations: bool
+        enable_web_scraping: bool
+        enable_e2ee: bool
+        include_venice_system_prompt: bool
+        include_search_results_in_stream: bool
+        return_search_results_as_documents: bool
+        strip_thinking_response: bool
+        disable_thinking: bool
+        character_slug: Optional[str]
+        web_search_citations: Optional[list[WebSearchCitation]]
 
-class WebSearchCitation(AttrDict):
-    """One web search result Venice used (``venice_parameters.web_search_citations``)."""
+    class ToolCallFunction(AttrDict):
+        """The function of a tool call: its ``name`` and its ``arguments`` as JSON text."""
 
-    __slots__ = ()
-    title: str
-    url: str
-    content: Optional[str]
-    date: Optional[str]
+        name: str
+        arguments: str
 
+    class ChatCompletionMessageToolCall(AttrDict):
+        """A tool call inside a message (``r.message.tool_calls[i]``), as sent back to the model.
 
-class VeniceParameters(AttrDict):
-    """The ``venice_parameters`` a response echoes: the options in effect, and the web search results.
+        ``ChatResponse.tool_calls`` gives the same calls as ``ToolCall`` objects, with parsed ``args``.
+        """
 
-    Attributes:
-        enable_web_search: ``"off"``, ``"on"`` or ``"auto"``.
-        web_search_citations: The search results (when web search ran), else ``None``.
-        character_slug: The character used, else ``None``. Other fields: the flags in effect.
-    """
+        id: str
+        type: str
+        function: ToolCallFunction
 
-    __slots__ = ()
-    enable_web_search: str
-    enable_web_citations: bool
-    enable_web_scraping: bool
-    enable_e2ee: bool
-    include_venice_system_prompt: bool
-    include_search_results_in_stream: bool
-    return_search_results_as_documents: bool
-    strip_thinking_response: bool
-    disable_thinking: bool
-    character_slug: Optional[str]
-    web_search_citations: Optional[list[WebSearchCitation]]
+    class ChatCompletionMessage(AttrDict):
+        """The message of a choice (``r.message``, ``r.choices[0].message``): append it to the
+        conversation unchanged (it carries ``reasoning_details`` and ``thought_signature`` to pass back).
 
+        Attributes:
+            role: ``"assistant"``.
+            content: The text, or ``None`` (only tool calls). The spec also allows a list of text parts;
+                ``ChatResponse.text`` joins them, and leaves out a leading ``<think>`` block.
+            reasoning_content: The model's reasoning, or ``None``.
+            tool_calls: The calls the model asked for, or ``None``.
+        """
 
-class ToolCallFunction(AttrDict):
-    """The function of a tool call: its ``name`` and its ``arguments`` as JSON text."""
+        role: str
+        content: Optional[str]
+        reasoning_content: Optional[str]
+        tool_calls: Optional[list[ChatCompletionMessageToolCall]]
+        name: Optional[str]
+        reasoning_details: Optional[list[AttrDict]]
+        thought_signature: Optional[str]
 
-    __slots__ = ()
-    name: str
-    arguments: str
+    class Choice(AttrDict):
+        """One choice of a ``ChatResponse`` (``r.choices[i]``).
 
+        Attributes:
+            index: Its position. message: The answer. finish_reason: ``"stop"``, ``"length"``,
+                ``"tool_calls"``, ``"content_filter"``, … (``None`` if a stream ended without one).
+            logprobs: With ``logprobs=True``, as Venice sends them (their live shape is unverified). stop_reason: Venice's.
+        """
 
-class ChatCompletionMessageToolCall(AttrDict):
-    """A tool call inside a message (``r.message.tool_calls[i]``), as sent back to the model.
+        index: int
+        message: ChatCompletionMessage
+        finish_reason: Optional[str]
+        logprobs: Optional[AttrDict]
+        stop_reason: Optional[str]
 
-    ``ChatResponse.tool_calls`` gives the same calls as ``ToolCall`` objects, with parsed ``args``.
-    """
+    class ChoiceDeltaToolCallFunction(AttrDict):
+        """A piece of a streamed tool call's function: the ``name`` (first piece), ``arguments`` text."""
 
-    __slots__ = ()
-    id: str
-    type: str
-    function: ToolCallFunction
+        name: Optional[str]
+        arguments: Optional[str]
 
+    class ChoiceDeltaToolCall(AttrDict):
+        """A piece of a streamed tool call (``ChatStream.tool_calls`` assembles them)."""
 
-class ChatCompletionMessage(AttrDict):
-    """The message of a choice (``r.message``, ``r.choices[0].message``): append it to the
-    conversation unchanged (it carries ``reasoning_details`` and ``thought_signature`` to pass back).
+        index: int
+        id: Optional[str]
+        type: Optional[str]
+        function: Optional[ChoiceDeltaToolCallFunction]
 
-    Attributes:
-        role: ``"assistant"``.
-        content: The text, or ``None`` (only tool calls). The spec also allows a list of text parts;
-            ``ChatResponse.text`` joins them, and leaves out a leading ``<think>`` block.
-        reasoning_content: The model's reasoning, or ``None``.
-        tool_calls: The calls the model asked for, or ``None``.
-    """
+    class ChoiceDelta(AttrDict):
+        """What one chunk adds to a choice (``chunk.choices[0].delta``); each field may be absent (``None``)."""
 
-    __slots__ = ()
-    role: str
-    content: Optional[str]
-    reasoning_content: Optional[str]
-    tool_calls: Optional[list[ChatCompletionMessageToolCall]]
-    name: Optional[str]
-    reasoning_details: Optional[list[AttrDict]]
-    thought_signature: Optional[str]
+        role: Optional[str]
+        content: Optional[str]
+        reasoning_content: Optional[str]
+        tool_calls: Optional[list[ChoiceDeltaToolCall]]
 
+    class ChunkChoice(AttrDict):
+        """One choice in a streamed chunk (``chunk.choices[i]``): its ``delta`` and, at the end, ``finish_reason``."""
 
-class Choice(AttrDict):
-    """One choice of a ``ChatResponse`` (``r.choices[i]``).
+        index: int
+        delta: ChoiceDelta
+        finish_reason: Optional[str]
+        logprobs: Optional[AttrDict]
 
-    Attributes:
-        index: Its position. message: The answer. finish_reason: ``"stop"``, ``"length"``,
-            ``"tool_calls"``, ``"content_filter"``, … (``None`` if a stream ended without one).
-        logprobs: With ``logprobs=True``, as Venice sends them (their live shape is unverified). stop_reason: Venice's.
-    """
+    class ChatCompletionChunk(AttrDict):
+        """One ``chat.completion.chunk`` of a stream (``stream.chunks()``, the OpenAI shim's stream).
 
-    __slots__ = ()
-    index: int
-    message: ChatCompletionMessage
-    finish_reason: Optional[str]
-    logprobs: Optional[AttrDict]
-    stop_reason: Optional[str]
+        Attributes:
+            choices: Usually one; empty (``[]``) in Venice's final chunk, which carries ``usage`` and ``cost``.
+            usage, cost: In the final chunk only, else ``None``.
+            venice_parameters: Web search results, in whichever chunk Venice sends them.
+            id, object, created, model, system_fingerprint: As in ``ChatResponse``.
+        """
 
+        id: str
+        object: str
+        created: int
+        model: str
+        choices: list[ChunkChoice]
+        usage: Optional[CompletionUsage]
+        cost: Optional[Cost]
+        venice_parameters: Optional[VeniceParameters]
+        system_fingerprint: Optional[str]
 
-class ChoiceDeltaToolCallFunction(AttrDict):
-    """A piece of a streamed tool call's function: the ``name`` (first piece), ``arguments`` text."""
+    class Embedding(AttrDict):
+        """One embedding (``r.data[i]``): ``embedding`` (a base64 string instead with
+        ``encoding_format="base64"``) for input number ``index``."""
 
-    __slots__ = ()
-    name: Optional[str]
-    arguments: Optional[str]
+        object: str
+        index: int
+        embedding: list[float]
 
+    class EmbeddingUsage(AttrDict):
+        """Token counts of an embeddings request."""
 
-class ChoiceDeltaToolCall(AttrDict):
-    """A piece of a streamed tool call (``ChatStream.tool_calls`` assembles them)."""
+        prompt_tokens: int
+        total_tokens: int
 
-    __slots__ = ()
-    index: int
-    id: Optional[str]
-    type: Optional[str]
-    function: Optional[ChoiceDeltaToolCallFunction]
+    class CreateEmbeddingResponse(AttrDict):
+        """The result of ``embeddings.create``: ``data`` (one ``Embedding`` per input), ``model``,
+        ``usage``, and ``meta`` from the headers."""
 
-
-class ChoiceDelta(AttrDict):
-    """What one chunk adds to a choice (``chunk.choices[0].delta``); each field may be absent (``None``)."""
-
-    __slots__ = ()
-    role: Optional[str]
-    content: Optional[str]
-    reasoning_content: Optional[str]
-    tool_calls: Optional[list[ChoiceDeltaToolCall]]
-
-
-class ChunkChoice(AttrDict):
-    """One choice in a streamed chunk (``chunk.choices[i]``): its ``delta`` and, at the end, ``finish_reason``."""
-
-    __slots__ = ()
-    index: int
-    delta: ChoiceDelta
-    finish_reason: Optional[str]
-    logprobs: Optional[AttrDict]
-
-
-class ChatCompletionChunk(AttrDict):
-    """One ``chat.completion.chunk`` of a stream (``stream.chunks()``, the OpenAI shim's stream).
-
-    Attributes:
-        choices: Usually one; empty (``[]``) in Venice's final chunk, which carries ``usage`` and ``cost``.
-        usage, cost: In the final chunk only, else ``None``.
-        venice_parameters: Web search results, in whichever chunk Venice sends them.
-        id, object, created, model, system_fingerprint: As in ``ChatResponse``.
-    """
-
-    __slots__ = ()
-    id: str
-    object: str
-    created: int
-    model: str
-    choices: list[ChunkChoice]
-    usage: Optional[CompletionUsage]
-    cost: Optional[Cost]
-    venice_parameters: Optional[VeniceParameters]
-    system_fingerprint: Optional[str]
-
-
-class Embedding(AttrDict):
-    """One embedding (``r.data[i]``): ``embedding`` (a base64 string instead with
-    ``encoding_format="base64"``) for input number ``index``."""
-
-    __slots__ = ()
-    object: str
-    index: int
-    embedding: list[float]
-
-
-class EmbeddingUsage(AttrDict):
-    """Token counts of an embeddings request."""
-
-    __slots__ = ()
-    prompt_tokens: int
-    total_tokens: int
-
-
-class CreateEmbeddingResponse(AttrDict):
-    """The result of ``embeddings.create``: ``data`` (one ``Embedding`` per input), ``model``,
-    ``usage``, and ``meta`` from the headers."""
-
-    __slots__ = ()
-    object: str
-    model: str
-    data: list[Embedding]
-    usage: EmbeddingUsage
-    meta: ResponseMeta
+        object: str
+        model: str
+        data: list[Embedding]
+        usage: EmbeddingUsage
+        meta: ResponseMeta
+else:
+    # (the names exist at run time too: for imports, and for annotations read at run time)
+    PromptTokensDetails = CompletionTokensDetails = CompletionUsage = Cost = WebSearchCitation = AttrDict
+    VeniceParameters = ToolCallFunction = ChatCompletionMessageToolCall = ChatCompletionMessage = Choice = AttrDict
+    ChoiceDeltaToolCallFunction = ChoiceDeltaToolCall = ChoiceDelta = ChunkChoice = ChatCompletionChunk = AttrDict
+    Embedding = EmbeddingUsage = CreateEmbeddingResponse = AttrDict
 
 
 class ChatResponse(AttrDict):
@@ -1549,7 +1521,8 @@ class ChatResponse(AttrDict):
         meta: ``ResponseMeta`` from the headers.
 
     And the response's own fields: ``id``, ``object``, ``created``, ``model``, ``choices`` (Venice's
-    spec lets a model leave them out: then ``None``), ``cost`` and ``venice_parameters`` (Venice's).
+    spec lets a model leave it out: it then reads as ``None``), and Venice's ``cost`` and
+    ``venice_parameters``.
     """
 
     __slots__ = ()
