@@ -513,6 +513,16 @@ def test_type_checker_sees_typed_results_and_catches_typos(tmp_path):
     assert (found, result.stderr) == (TYPO_ERRORS, "")
 
 
+def test_types_cost_nothing_at_run_time():
+    # -S: a site .pth file (certifi's, for one) may import typing before venice is imported.
+    code = (
+        "import sys, venice; print(sorted(m for m in ('typing', 'dataclasses') if m in sys.modules)); "
+        "print(venice.ChatCompletionChunk is venice.CompletionUsage is venice.AttrDict, venice.Chat.complete.__name__)"
+    )
+    result = subprocess.run([sys.executable, "-S", "-c", code], cwd=HERE, capture_output=True, text=True, timeout=60)
+    assert result.stdout == "[]\nTrue complete\n", result.stderr
+
+
 ###############################################################################
 # Errors #######################################################################
 ###############################################################################

@@ -1418,7 +1418,8 @@ if TYPE_CHECKING:
         Attributes:
             index: Its position. message: The answer. finish_reason: ``"stop"``, ``"length"``,
                 ``"tool_calls"``, ``"content_filter"``, … (``None`` if a stream ended without one).
-            logprobs: With ``logprobs=True``, as Venice sends them (their live shape is unverified). stop_reason: Venice's.
+            logprobs: With ``logprobs=True``, as Venice sends them (key access: their live shape is
+                unverified). stop_reason: Venice's ``stop`` or ``length``, or ``None``.
         """
 
         index: int
