@@ -508,8 +508,13 @@ def test_type_checker_sees_typed_results_and_catches_typos(tmp_path):
          "readme_examples.py", "typed.py", "typos.py"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    # mypy's "; maybe …?" spelling hints vary between versions; the rest of each line is pinned.
-    found = [re.sub(r'; maybe "[^"]*"\?', "", line) for line in result.stdout.splitlines()]
+    # mypy's "; maybe …?" spelling hints vary between versions, and older ones (or older Pythons) write
+    # Optional[X] and Union[X, Y] for X | None and X | Y; the rest of each line is pinned.
+    found = []
+    for line in result.stdout.splitlines():
+        line = re.sub(r'; maybe "[^"]*"\?', "", line)
+        line = re.sub(r"Optional\[([^][]*)\]", r"\1 | None", line)
+        found.append(re.sub(r"Union\[([^][]*)\]", lambda m: m.group(1).replace(", ", " | "), line))
     assert (found, result.stderr) == (TYPO_ERRORS, "")
 
 
