@@ -3648,42 +3648,6 @@ class Chat:
         return _chat_call(self._client, body, stream, timeout, deadline, headers)
 
 
-@_overload
-def _chat_call(
-    client: VeniceClient,
-    body: dict[str, Any],
-    stream: Literal[False],
-    timeout: Optional[float],
-    deadline: Optional[float],
-    headers: Optional[Mapping[str, str]],
-    params: Optional[Mapping[str, Any]] = None,
-) -> ChatResponse: ...
-
-
-@_overload
-def _chat_call(
-    client: VeniceClient,
-    body: dict[str, Any],
-    stream: Literal[True],
-    timeout: Optional[float],
-    deadline: Optional[float],
-    headers: Optional[Mapping[str, str]],
-    params: Optional[Mapping[str, Any]] = None,
-) -> ChatStream: ...
-
-
-@_overload
-def _chat_call(
-    client: VeniceClient,
-    body: dict[str, Any],
-    stream: bool,
-    timeout: Optional[float],
-    deadline: Optional[float],
-    headers: Optional[Mapping[str, str]],
-    params: Optional[Mapping[str, Any]] = None,
-) -> Union[ChatResponse, ChatStream]: ...
-
-
 def _chat_call(
     client: VeniceClient,
     body: dict[str, Any],
