@@ -397,6 +397,140 @@ def test_python_without_ssl(fake):
     ], result.stderr
 
 
+# What a type checker must know about results (issue 10, item 23): each call's result type, and the
+# fields of the objects inside, down to a streamed chunk's delta.
+TYPED_PROGRAM = """
+from collections.abc import Iterator
+from typing import Optional, Union
+
+from typing_extensions import assert_type
+
+import venice
+
+client = venice.VeniceClient(api_key="x")
+r = client.chat.complete("hi", model="m")
+assert_type(r, venice.ChatResponse)
+assert_type(r.choices[0].message, venice.ChatCompletionMessage)
+assert_type(r.choices[0].message.content, Optional[str])
+assert_type(r.usage.total_tokens, int)
+assert_type(r.cost, Optional[venice.Cost])
+assert_type(r.venice_parameters, Optional[venice.VeniceParameters])
+assert_type(r.meta, venice.ResponseMeta)
+assert_type(r.text, Optional[str])
+assert_type(r.tool_calls, list[venice.ToolCall])
+stream = client.chat.complete("hi", model="m", stream=True)
+assert_type(stream, venice.ChatStream)
+assert_type(iter(stream), Iterator[str])
+assert_type(stream.usage, Optional[venice.CompletionUsage])
+for chunk in stream.chunks():
+    assert_type(chunk, venice.ChatCompletionChunk)
+    assert_type(chunk.choices[0].delta.content, Optional[str])
+assert_type(client.chat.complete("hi", model="m", stream=bool(r)), Union[venice.ChatResponse, venice.ChatStream])
+assert_type(client.chat.completions.create(model="m", messages=[]), venice.ChatResponse)
+shim = venice.OpenAI(api_key="x")
+completion = shim.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+assert_type(completion, venice.ChatResponse)
+with shim.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True) as chunks:
+    for c in chunks:
+        assert_type(c, venice.ChatCompletionChunk)
+        assert_type(c.choices[0].delta.content, Optional[str])
+        assert_type(c.usage, Optional[venice.CompletionUsage])
+assert_type(shim.models.list()[0].id, str)
+assert_type(shim.models.list()[0].context_length, Optional[int])
+e = shim.embeddings.create(input="x", model="e")
+assert_type(e, venice.CreateEmbeddingResponse)
+assert_type(e.data[0].embedding, list[float])
+"""
+
+# A newcomer's typos, each of which a type checker must report (line numbers matter: see below).
+TYPO_PROGRAM = """import venice
+
+client = venice.VeniceClient(api_key="x")
+r = client.chat.complete("hi", model="m")
+print(r.txt)
+stream = client.chat.complete("hi", model="m", stream=True)
+print(stream.txet)
+for chunk in stream.chunks():
+    print(chunk.choices[0].delta.contnet)
+print(r.usage.prompt_token)
+print(r.choices[0].mesage.content)
+print(r.message.tool_calls)
+print(r.cost.usdd if r.cost else None)
+print(r.venice_parameters.web_search_citation if r.venice_parameters else None)
+print(r.meta.request_idd)
+print(stream.usage.total_tokens)
+either = client.chat.complete("hi", model="m", stream=bool(r))
+print(either.choices)
+wrong: venice.ChatResponse = client.chat.complete("hi", model="m", stream=True)
+shim = venice.OpenAI(api_key="x")
+completion = shim.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+print(completion.choices[0].message.contnet)
+for c in shim.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True):
+    print(c.choices[0].delta.contnet)
+print(shim.models.list()[0].context_len)
+print(shim.embeddings.create(input="x", model="e").data[0].embeding)
+"""
+
+TYPO_ERRORS = [
+    'typos.py:5: error: "ChatResponse" has no attribute "txt"  [attr-defined]',
+    'typos.py:7: error: "ChatStream" has no attribute "txet"  [attr-defined]',
+    'typos.py:9: error: "ChoiceDelta" has no attribute "contnet"  [attr-defined]',
+    'typos.py:10: error: "CompletionUsage" has no attribute "prompt_token"  [attr-defined]',
+    'typos.py:11: error: "Choice" has no attribute "mesage"  [attr-defined]',
+    'typos.py:12: error: Item "None" of "ChatCompletionMessage | None" has no attribute "tool_calls"  [union-attr]',
+    'typos.py:13: error: "Cost" has no attribute "usdd"  [attr-defined]',
+    'typos.py:14: error: "VeniceParameters" has no attribute "web_search_citation"  [attr-defined]',
+    'typos.py:15: error: "ResponseMeta" has no attribute "request_idd"  [attr-defined]',
+    'typos.py:16: error: Item "None" of "CompletionUsage | None" has no attribute "total_tokens"  [union-attr]',
+    'typos.py:18: error: Item "ChatStream" of "ChatResponse | ChatStream" has no attribute "choices"  [union-attr]',
+    'typos.py:19: error: Incompatible types in assignment (expression has type "ChatStream", '
+    'variable has type "ChatResponse")  [assignment]',
+    'typos.py:22: error: "ChatCompletionMessage" has no attribute "contnet"  [attr-defined]',
+    'typos.py:24: error: "ChoiceDelta" has no attribute "contnet"  [attr-defined]',
+    'typos.py:25: error: "Model" has no attribute "context_len"  [attr-defined]',
+    'typos.py:26: error: "Embedding" has no attribute "embeding"  [attr-defined]',
+]
+
+
+def test_type_checker_sees_typed_results_and_catches_typos(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("mypy") is None:
+        pytest.skip("mypy is not installed here (python -m pip install mypy): README's examples and the typo program were not type-checked")
+    with open(os.path.join(HERE, "README.md"), encoding="utf-8") as fh:
+        blocks = re.findall(r"```python\n(.*?)```", fh.read(), re.S)
+    assert len(blocks) >= 8
+    (tmp_path / "readme_examples.py").write_text("\n".join(blocks), encoding="utf-8")  # one namespace, as README reads
+    (tmp_path / "typed.py").write_text(TYPED_PROGRAM, encoding="utf-8")
+    (tmp_path / "typos.py").write_text(TYPO_PROGRAM, encoding="utf-8")
+    # The module itself (venice-stubs next to it is what an installed wheel gives; .ci/run checks that).
+    os.symlink(os.path.join(HERE, "venice.py"), tmp_path / "venice.py")
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--no-incremental", "--cache-dir", os.devnull,
+         "--no-error-summary", "--no-pretty", "--hide-error-context", "--no-color-output",
+         "readme_examples.py", "typed.py", "typos.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    # mypy's "; maybe …?" spelling hints vary between versions, and older ones (or older Pythons) write
+    # Optional[X] and Union[X, Y] for X | None and X | Y; the rest of each line is pinned.
+    found = []
+    for line in result.stdout.splitlines():
+        line = re.sub(r'; maybe "[^"]*"\?', "", line)
+        line = re.sub(r"Optional\[([^][]*)\]", r"\1 | None", line)
+        found.append(re.sub(r"Union\[([^][]*)\]", lambda m: m.group(1).replace(", ", " | "), line))
+    assert (found, result.stderr) == (TYPO_ERRORS, "")
+
+
+def test_types_cost_nothing_at_run_time():
+    # -S: a site .pth file (certifi's, for one) may import typing before venice is imported.
+    code = (
+        "import sys, venice; print(sorted(m for m in ('typing', 'dataclasses') if m in sys.modules)); "
+        "print(venice.ChatCompletionChunk is venice.CompletionUsage is venice.AttrDict, venice.Chat.complete.__name__)"
+    )
+    result = subprocess.run([sys.executable, "-S", "-c", code], cwd=HERE, capture_output=True, text=True, timeout=60)
+    assert result.stdout == "[]\nTrue complete\n", result.stderr
+
+
 ###############################################################################
 # Errors #######################################################################
 ###############################################################################

@@ -968,6 +968,17 @@ def _convert(name: str, raw: str, where: str) -> Any:
 ###############################################################################
 
 
+if not TYPE_CHECKING:  # (this order lets linters see the overloads as such)
+
+    def _overload(fn):
+        """``typing.overload`` for type checkers; at run time the last definition simply wins."""
+        return fn
+
+else:
+    from typing import Literal
+    from typing import overload as _overload
+
+
 class AttrDict(dict):  # type: ignore[type-arg]
     """A JSON object: a plain ``dict`` that also allows attribute access all the way down.
 
@@ -976,11 +987,17 @@ class AttrDict(dict):  # type: ignore[type-arg]
     objects). Nested objects are converted when the ``AttrDict`` is made (JSON from the API is
     decoded straight into them).
 
+    For type checkers a plain ``AttrDict`` has no fields (use ``d["key"]``); the results of the API
+    calls are typed by the classes below (``ChatResponse``, ``ChatCompletionChunk``, …), which declare
+    the fields Venice sends, so a misspelt field name is a type error and editors complete the names.
+
     Attributes:
-        meta: The ``ResponseMeta`` of the response this object came from (top-level objects only).
+        meta: The ``ResponseMeta`` of the response this object came from (top-level objects only;
+            ``None`` elsewhere).
     """
 
     __slots__ = ("meta",)
+    meta: Optional[ResponseMeta]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         dict.__init__(self, *args, **kwargs)
@@ -988,10 +1005,12 @@ class AttrDict(dict):  # type: ignore[type-arg]
             if type(value) is dict or type(value) is list:
                 dict.__setitem__(self, key, _attrs(value))
 
-    def __getattr__(self, name: str) -> Any:
-        if name[:2] == "__":  # keep copy/pickle/introspection protocols honest
-            raise AttributeError(name)
-        return self.get(name)
+    if not TYPE_CHECKING:  # a catch-all ``-> Any`` would hide every misspelt field from type checkers
+
+        def __getattr__(self, name):
+            if name[:2] == "__":  # keep copy/pickle/introspection protocols honest
+                raise AttributeError(name)
+            return self.get(name)
 
     # The fields every chat object is read through, as C-level lookups: a chunk's
     # ``chunk.choices[0].delta.content`` then costs no Python call (see the streaming benchmark).
@@ -1339,6 +1358,209 @@ def _content_text(content: Any) -> Optional[str]:
     return str(content)
 
 
+# Typed views of the JSON objects the API returns, for type checkers and editors: they declare the
+# fields, so a misspelt field name is a type error and editors complete the names. At run time each
+# name is just AttrDict: every object inside a response is one (JSON is decoded straight into them;
+# a class per shape would cost the streaming loop dearly and 18 classes 0.2 ms of import time), so
+# don't test objects with isinstance() against these. Fields follow openai-python's types where the
+# shapes agree (code written for the openai SDK type-checks the same) and Venice's spec
+# (swagger.derived.json) for its extras. A field the spec requires is not Optional; at run time a
+# field a server left out still reads as None, like any absent key.
+if TYPE_CHECKING:
+
+    class PromptTokensDetails(AttrDict):
+        """``usage.prompt_tokens_details``: prompt tokens read from (or written to) the prompt cache."""
+
+        cached_tokens: Optional[int]
+        cache_creation_input_tokens: Optional[int]
+
+    class CompletionTokensDetails(AttrDict):
+        """``usage.completion_tokens_details``: ``reasoning_tokens`` among the completion tokens."""
+
+        reasoning_tokens: Optional[int]
+
+    class CompletionUsage(AttrDict):
+        """Token counts of a chat completion (``r.usage``).
+
+        Attributes:
+            prompt_tokens, completion_tokens, total_tokens: The counts (reasoning included in completion).
+            prompt_tokens_details: Cache hits, or ``None``. completion_tokens_details: Reasoning tokens, or ``None``.
+        """
+
+        prompt_tokens: int
+        completion_tokens: int
+        total_tokens: int
+        prompt_tokens_details: Optional[PromptTokensDetails]
+        completion_tokens_details: Optional[CompletionTokensDetails]
+
+    class Cost(AttrDict):
+        """What a request cost (Venice's ``cost`` field): ``usd`` and ``diem``."""
+
+        usd: float
+        diem: float
+
+    class WebSearchCitation(AttrDict):
+        """One web search result Venice used (``venice_parameters.web_search_citations``)."""
+
+        title: str
+        url: str
+        content: Optional[str]
+        date: Optional[str]
+
+    class VeniceParameters(AttrDict):
+        """The ``venice_parameters`` a response echoes: the options in effect, and the web search results.
+
+        Attributes:
+            enable_web_search: ``"off"``, ``"on"`` or ``"auto"``.
+            web_search_citations: The search results (when web search ran), else ``None``.
+            character_slug: The character used, else ``None``. Other fields: the flags in effect.
+        """
+
+        enable_web_search: str
+        enable_web_citations: bool
+        enable_web_scraping: bool
+        enable_e2ee: bool
+        include_venice_system_prompt: bool
+        include_search_results_in_stream: bool
+        return_search_results_as_documents: bool
+        strip_thinking_response: bool
+        disable_thinking: bool
+        character_slug: Optional[str]
+        web_search_citations: Optional[list[WebSearchCitation]]
+
+    class ToolCallFunction(AttrDict):
+        """The function of a tool call: its ``name`` and its ``arguments`` as JSON text."""
+
+        name: str
+        arguments: str
+
+    class ChatCompletionMessageToolCall(AttrDict):
+        """A tool call inside a message (``r.message.tool_calls[i]``), as sent back to the model.
+
+        ``ChatResponse.tool_calls`` gives the same calls as ``ToolCall`` objects, with parsed ``args``.
+        """
+
+        id: str
+        type: str
+        function: ToolCallFunction
+
+    class ChatCompletionMessage(AttrDict):
+        """The message of a choice (``r.message``, ``r.choices[0].message``): append it to the
+        conversation unchanged (it carries ``reasoning_details`` and ``thought_signature`` to pass back).
+
+        Attributes:
+            role: ``"assistant"``.
+            content: The text, or ``None`` (only tool calls). The spec also allows a list of text parts;
+                ``ChatResponse.text`` joins them, and leaves out a leading ``<think>`` block.
+            reasoning_content: The model's reasoning, or ``None``.
+            tool_calls: The calls the model asked for, or ``None``.
+        """
+
+        role: str
+        content: Optional[str]
+        reasoning_content: Optional[str]
+        tool_calls: Optional[list[ChatCompletionMessageToolCall]]
+        name: Optional[str]
+        reasoning_details: Optional[list[AttrDict]]
+        thought_signature: Optional[str]
+
+    class Choice(AttrDict):
+        """One choice of a ``ChatResponse`` (``r.choices[i]``).
+
+        Attributes:
+            index: Its position. message: The answer. finish_reason: ``"stop"``, ``"length"``,
+                ``"tool_calls"``, ``"content_filter"``, … (``None`` if a stream ended without one).
+            logprobs: With ``logprobs=True``, as Venice sends them (key access: their live shape is
+                unverified). stop_reason: Venice's ``stop`` or ``length``, or ``None``.
+        """
+
+        index: int
+        message: ChatCompletionMessage
+        finish_reason: Optional[str]
+        logprobs: Optional[AttrDict]
+        stop_reason: Optional[str]
+
+    class ChoiceDeltaToolCallFunction(AttrDict):
+        """A piece of a streamed tool call's function: the ``name`` (first piece), ``arguments`` text."""
+
+        name: Optional[str]
+        arguments: Optional[str]
+
+    class ChoiceDeltaToolCall(AttrDict):
+        """A piece of a streamed tool call (``ChatStream.tool_calls`` assembles them)."""
+
+        index: int
+        id: Optional[str]
+        type: Optional[str]
+        function: Optional[ChoiceDeltaToolCallFunction]
+
+    class ChoiceDelta(AttrDict):
+        """What one chunk adds to a choice (``chunk.choices[0].delta``); each field may be absent (``None``)."""
+
+        role: Optional[str]
+        content: Optional[str]
+        reasoning_content: Optional[str]
+        tool_calls: Optional[list[ChoiceDeltaToolCall]]
+
+    class ChunkChoice(AttrDict):
+        """One choice in a streamed chunk (``chunk.choices[i]``): its ``delta`` and, at the end, ``finish_reason``."""
+
+        index: int
+        delta: ChoiceDelta
+        finish_reason: Optional[str]
+        logprobs: Optional[AttrDict]
+
+    class ChatCompletionChunk(AttrDict):
+        """One ``chat.completion.chunk`` of a stream (``stream.chunks()``, the OpenAI shim's stream).
+
+        Attributes:
+            choices: Usually one; empty (``[]``) in Venice's final chunk, which carries ``usage`` and ``cost``.
+            usage, cost: In the final chunk only, else ``None``.
+            venice_parameters: Web search results, in whichever chunk Venice sends them.
+            id, object, created, model, system_fingerprint: As in ``ChatResponse``.
+        """
+
+        id: str
+        object: str
+        created: int
+        model: str
+        choices: list[ChunkChoice]
+        usage: Optional[CompletionUsage]
+        cost: Optional[Cost]
+        venice_parameters: Optional[VeniceParameters]
+        system_fingerprint: Optional[str]
+
+    class Embedding(AttrDict):
+        """One embedding (``r.data[i]``): ``embedding`` (a base64 string instead with
+        ``encoding_format="base64"``) for input number ``index``."""
+
+        object: str
+        index: int
+        embedding: list[float]
+
+    class EmbeddingUsage(AttrDict):
+        """Token counts of an embeddings request."""
+
+        prompt_tokens: int
+        total_tokens: int
+
+    class CreateEmbeddingResponse(AttrDict):
+        """The result of ``embeddings.create``: ``data`` (one ``Embedding`` per input), ``model``,
+        ``usage``, and ``meta`` from the headers."""
+
+        object: str
+        model: str
+        data: list[Embedding]
+        usage: EmbeddingUsage
+        meta: ResponseMeta
+else:
+    # (the names exist at run time too: for imports, and for annotations read at run time)
+    PromptTokensDetails = CompletionTokensDetails = CompletionUsage = Cost = WebSearchCitation = AttrDict
+    VeniceParameters = ToolCallFunction = ChatCompletionMessageToolCall = ChatCompletionMessage = Choice = AttrDict
+    ChoiceDeltaToolCallFunction = ChoiceDeltaToolCall = ChoiceDelta = ChunkChoice = ChatCompletionChunk = AttrDict
+    Embedding = EmbeddingUsage = CreateEmbeddingResponse = AttrDict
+
+
 class ChatResponse(AttrDict):
     """A non-streamed chat completion: the response JSON as a dict with attribute access, plus:
 
@@ -1350,15 +1572,30 @@ class ChatResponse(AttrDict):
         usage: Token counts (``prompt_tokens``, ``completion_tokens``, ``total_tokens``).
         message: The first choice's message, to append to the conversation unchanged.
         meta: ``ResponseMeta`` from the headers.
+
+    And the response's own fields: ``id``, ``object``, ``created``, ``model``, ``choices`` (Venice's
+    spec lets a model leave it out: it then reads as ``None``), and Venice's ``cost`` and
+    ``venice_parameters``.
     """
 
     __slots__ = ()
+    id: str
+    object: str
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: CompletionUsage  # (AttrDict's own property reads it: nothing to add at run time)
+    cost: Optional[Cost]
+    venice_parameters: Optional[VeniceParameters]
+    prompt_logprobs: Any
+    system_fingerprint: Optional[str]
+    meta: ResponseMeta
 
     @property
-    def message(self) -> Optional[AttrDict]:
+    def message(self) -> Optional[ChatCompletionMessage]:
         """The first choice's ``message`` (``None`` when there is no choice)."""
         first = self._first()
-        message = first.get("message") if first is not None else None
+        message: Optional[ChatCompletionMessage] = first.get("message") if first is not None else None
         return message if isinstance(message, AttrDict) else None
 
     @property
@@ -1397,11 +1634,6 @@ class ChatResponse(AttrDict):
         choices = self.get("choices")
         first = choices[0] if isinstance(choices, list) and choices else None
         return first if isinstance(first, AttrDict) else None
-
-    @property
-    def usage(self) -> Optional[AttrDict]:
-        """Token counts: ``prompt_tokens``, ``completion_tokens``, ``total_tokens``."""
-        return self.get("usage")
 
 
 ###############################################################################
@@ -2313,7 +2545,7 @@ class _StreamState:
         self._extras: dict[int, dict[str, Any]] = {}
         self._head: dict[str, Any] = {}
         self._top: dict[str, Any] = {}
-        self.usage: Optional[AttrDict] = None
+        self.usage: Optional[CompletionUsage] = None
         self.done = False  # [DONE] seen, or every choice finished before the end
         self.objects = False  # decode chunks into AttrDicts (for chunks())
         self.stopped = False  # close() from another thread while this one reads: end quietly
@@ -2460,7 +2692,7 @@ class _StreamState:
         for key, value in chunk.items():
             if key == "usage":
                 if value:
-                    self.usage = AttrDict(value)
+                    self.usage = CompletionUsage(value)
             elif key not in ("choices", "id", "object", "created", "model", "system_fingerprint"):
                 self._top[key] = value  # cost, venice_parameters (search results), …
         out = None
@@ -2545,7 +2777,7 @@ class ChatStream:
         self._gen: Generator[tuple[dict[str, Any], Optional[str]], None, None] = self._s._run()
 
     @property
-    def usage(self) -> Optional[AttrDict]:
+    def usage(self) -> Optional[CompletionUsage]:
         """Token counts (from Venice's final usage chunk), or ``None`` until it arrives."""
         return self._s.usage
 
@@ -2573,7 +2805,7 @@ class ChatStream:
             if text:
                 yield "text", text
 
-    def chunks(self) -> Iterator[AttrDict]:
+    def chunks(self) -> Iterator[ChatCompletionChunk]:
         """Iterate the raw ``chat.completion.chunk`` objects (``choices: []`` usage chunk included)."""
         self._s.objects = True  # from now on chunks are decoded straight into AttrDicts
         return chain(map(_first, self._gen), islice((self,), 0))  # see __iter__
@@ -3553,6 +3785,62 @@ class Chat:
         self._client = client
         self.completions = Completions(client)
 
+    # The result's type follows ``stream``: a ChatResponse, a ChatStream, or (for a bool only known at
+    # run time) either.
+    @_overload
+    def complete(
+        self,
+        messages: Union[str, Sequence[Mapping[str, Any]]],
+        model: Optional[str] = None,
+        *,
+        temperature: Optional[float] = DEFAULT_TEMPERATURE,
+        stream: Literal[False] = False,
+        max_tokens: Optional[int] = None,
+        tools: Optional[Sequence[Any]] = None,
+        venice_parameters: Optional[Mapping[str, Any]] = None,
+        stop: Union[str, Sequence[str], None] = None,
+        timeout: Optional[float] = None,
+        deadline: Optional[float] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        **kwargs: Any,
+    ) -> ChatResponse: ...
+
+    @_overload
+    def complete(
+        self,
+        messages: Union[str, Sequence[Mapping[str, Any]]],
+        model: Optional[str] = None,
+        *,
+        temperature: Optional[float] = DEFAULT_TEMPERATURE,
+        stream: Literal[True],
+        max_tokens: Optional[int] = None,
+        tools: Optional[Sequence[Any]] = None,
+        venice_parameters: Optional[Mapping[str, Any]] = None,
+        stop: Union[str, Sequence[str], None] = None,
+        timeout: Optional[float] = None,
+        deadline: Optional[float] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        **kwargs: Any,
+    ) -> ChatStream: ...
+
+    @_overload
+    def complete(
+        self,
+        messages: Union[str, Sequence[Mapping[str, Any]]],
+        model: Optional[str] = None,
+        *,
+        temperature: Optional[float] = DEFAULT_TEMPERATURE,
+        stream: bool,
+        max_tokens: Optional[int] = None,
+        tools: Optional[Sequence[Any]] = None,
+        venice_parameters: Optional[Mapping[str, Any]] = None,
+        stop: Union[str, Sequence[str], None] = None,
+        timeout: Optional[float] = None,
+        deadline: Optional[float] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        **kwargs: Any,
+    ) -> Union[ChatResponse, ChatStream]: ...
+
     def complete(
         self,
         messages: Union[str, Sequence[Mapping[str, Any]]],
@@ -3568,7 +3856,7 @@ class Chat:
         deadline: Optional[float] = None,
         headers: Optional[Mapping[str, str]] = None,
         **kwargs: Any,
-    ) -> Any:
+    ) -> Union[ChatResponse, ChatStream]:
         """Ask a model for a chat completion.
 
         Args:
@@ -3634,7 +3922,7 @@ def _chat_call(
     deadline: Optional[float],
     headers: Optional[Mapping[str, str]],
     params: Optional[Mapping[str, Any]] = None,
-) -> Any:
+) -> Union[ChatResponse, ChatStream]:
     """POST a chat request (default model and stream flags filled in); a ChatResponse or ChatStream."""
     body["model"] = body.get("model") or client.config.default_model
     if not body["model"]:
@@ -3653,7 +3941,7 @@ def _chat_call(
     if not stream:
         response = client._decode(ex, data, meta, expect_json=True, cls=ChatResponse)
         failed = isinstance(response, dict) and response.get("error") is not None  # ("error": null is none)
-        if not failed and isinstance(response, dict) and isinstance(response.get("choices", []), list):
+        if not failed and isinstance(response, ChatResponse) and isinstance(response.get("choices", []), list):
             return response  # (no `choices` at all reads as an answer with no text: .text is None)
         # A 200 carrying an error object (as streams do in band), or JSON that is no chat completion:
         # never hand it back as an answer whose text is just None.
@@ -3715,6 +4003,48 @@ class Completions:
     def __init__(self, client: VeniceClient) -> None:
         self._client = client
 
+    @_overload
+    def create(
+        self,
+        *,
+        messages: Sequence[Mapping[str, Any]],
+        model: Optional[str] = None,
+        stream: Literal[False] = False,
+        timeout: Optional[float] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
+        **kwargs: Any,
+    ) -> ChatResponse: ...
+
+    @_overload
+    def create(
+        self,
+        *,
+        messages: Sequence[Mapping[str, Any]],
+        model: Optional[str] = None,
+        stream: Literal[True],
+        timeout: Optional[float] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
+        **kwargs: Any,
+    ) -> _ChunkStream: ...
+
+    @_overload
+    def create(
+        self,
+        *,
+        messages: Sequence[Mapping[str, Any]],
+        model: Optional[str] = None,
+        stream: bool,
+        timeout: Optional[float] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
+        **kwargs: Any,
+    ) -> Union[ChatResponse, _ChunkStream]: ...
+
     def create(
         self,
         *,
@@ -3726,7 +4056,7 @@ class Completions:
         extra_headers: Optional[Mapping[str, str]] = None,
         extra_query: Optional[Mapping[str, Any]] = None,
         **kwargs: Any,
-    ) -> Any:
+    ) -> Union[ChatResponse, _ChunkStream]:
         """Create a chat completion with the openai SDK's arguments.
 
         Fields Venice's chat API does not accept are translated or dropped (see README's table:
@@ -3745,7 +4075,7 @@ class Completions:
         body.update(_extra_body(extra_body))
         usage = _asks_for_usage(body)  # (before _chat_call asks for it anyway)
         result = _chat_call(self._client, body, stream, timeout, None, extra_headers, extra_query)
-        return _ChunkStream(result, usage) if stream else result
+        return _ChunkStream(result, usage) if isinstance(result, ChatStream) else result
 
 
 ###############################################################################
@@ -3878,7 +4208,7 @@ class _ChunkStream:
         chunks = stream.chunks()
         self._chunks = chunks if include_usage else self._with_choices(chunks)
 
-    def _with_choices(self, chunks: Iterator[AttrDict]) -> Iterator[AttrDict]:
+    def _with_choices(self, chunks: Iterator[ChatCompletionChunk]) -> Iterator[ChatCompletionChunk]:
         for chunk in chunks:
             if chunk.get("choices") or "error" in chunk:
                 yield chunk
@@ -3886,14 +4216,14 @@ class _ChunkStream:
                 self.usage_chunk = chunk
 
     @property
-    def usage(self) -> Optional[AttrDict]:
+    def usage(self) -> Optional[CompletionUsage]:
         """Token counts from Venice's final chunk, or ``None`` until it arrives."""
         return self.stream.usage
 
-    def __iter__(self) -> Iterator[AttrDict]:
+    def __iter__(self) -> Iterator[ChatCompletionChunk]:
         return self._chunks
 
-    def __next__(self) -> AttrDict:
+    def __next__(self) -> ChatCompletionChunk:
         return next(self._chunks)
 
     def close(self) -> None:
@@ -3929,7 +4259,7 @@ class Embeddings:
         extra_query: Optional[Mapping[str, Any]] = None,
         timeout: Optional[float] = None,
         **kwargs: Any,
-    ) -> AttrDict:
+    ) -> CreateEmbeddingResponse:
         """Embed one string or up to 2048 strings. Fields Venice does not accept are dropped.
 
         Args:
@@ -3948,9 +4278,11 @@ class Embeddings:
         body = {k: v for k, v in body.items() if k in EMBEDDING_REQUEST_KEYS}
         if body.get("model") is None:
             body["model"] = self._client._default_model("embedding")
-        response = self._client._json("POST", "/embeddings", body, extra_query, headers=extra_headers, timeout=timeout)
+        response: CreateEmbeddingResponse = self._client._json(
+            "POST", "/embeddings", body, extra_query, CreateEmbeddingResponse, headers=extra_headers, timeout=timeout
+        )
         _data(response, list, "POST /embeddings")
-        return response  # type: ignore[no-any-return]
+        return response
 
 
 class OpenAI(VeniceClient):
