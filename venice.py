@@ -43,6 +43,11 @@ if TYPE_CHECKING:  # typing costs import time; annotations are strings (PEP 563)
     from typing import Any, Final, Optional, Union
 
     JSON = Any  # a decoded JSON value
+    from typing import Concatenate, ParamSpec, TypeVar
+
+    _P = ParamSpec("_P")  # a plan's parameters (see _call)
+    _R = TypeVar("_R")  # a plan's result
+    _NS = TypeVar("_NS")  # a namespace (client.chat, client.models, …)
     # Type checkers see the real dataclasses; at run time the small _record below stands in for
     # them, because importing dataclasses (and with it inspect, ast and dis) would double our import time.
     from dataclasses import dataclass as _record
@@ -1682,6 +1687,75 @@ class _HiddenBytes(bytes):
         return "<header lines hidden>"
 
 
+class _Request:
+    """One HTTP request as a driver sends it: built (and checked) once per call, kept across retries.
+
+    Attributes: ``method``, ``scheme``, ``host``, ``port``, ``target`` (path and query), ``headers``,
+    ``content`` (the body as bytes, or ``None``), ``resend`` (safe to send again, see ``_resendable``),
+    ``stream`` (a 2xx body is left unread for the caller) and ``timeouts``. ``url`` is the whole URL.
+    This is what ``MockTransport``'s handler receives.
+    """
+
+    __slots__ = (
+        "method", "scheme", "host", "port", "target", "headers", "content", "resend", "stream", "timeouts", "expect"
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        method: str,
+        scheme: str,
+        host: str,
+        port: int,
+        target: str,
+        headers: dict[str, str],
+        content: Optional[bytes],
+        stream: bool,
+        timeouts: _Timeouts,
+    ) -> None:
+        self.method, self.scheme, self.host, self.port, self.target = method, scheme, host, port, target
+        self.headers, self.content, self.stream, self.timeouts = headers, content, stream, timeouts
+        self.resend = _resendable(method, headers)
+        self.expect = ""  # a streamed 2xx whose content type lacks this is read whole (an error page)
+
+    @property
+    def url(self) -> str:
+        """The full URL (default ports left out)."""
+        default = 443 if self.scheme == "https" else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}{'' if self.port == default else f':{self.port}'}{self.target}"
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.url}>"
+
+
+class _Gunzip:
+    """Decodes a gzip-encoded body block by block, and says so when it stops before its end."""
+
+    __slots__ = ("inflater",)
+
+    def __init__(self) -> None:
+        import zlib
+
+        self.inflater: Any = zlib.decompressobj(47)  # 32 + 15: gzip or zlib header, detected
+
+    def decode(self, data: bytes) -> bytes:
+        """The decoded bytes of one block (may be ``b""``: a block can hold only part of the header)."""
+        try:
+            return bytes(self.inflater.decompress(data))
+        except Exception as err:  # zlib.error
+            raise _conn_error(f"the response claimed gzip encoding but could not be decoded ({err})", _SENT) from None
+
+    def end(self) -> None:
+        """At the end of the body: a gzip stream cut short decodes to nothing, without an error."""
+        if not self.inflater.eof:
+            raise _conn_error("the gzip-encoded response ended before the end of its data", _SENT)
+
+
+def _gunzip_for(headers: Mapping[str, str]) -> Optional[_Gunzip]:
+    """A decoder if the response is gzip-encoded (for every caller, whatever it reads)."""
+    return _Gunzip() if headers.get("content-encoding", "").lower() in ("gzip", "x-gzip") else None
+
+
 class _Timeouts:
     """Connect and read timeouts plus an optional overall deadline (a ``time.monotonic()`` value)."""
 
@@ -1721,11 +1795,8 @@ class _Exchange:
         self.status: int = resp.status
         # raw_items(): the headers as received, without email-policy processing per value (costly)
         self.headers: dict[str, str] = {k.lower(): v for k, v in resp.msg.raw_items()}
-        self.gunzip: Any = None  # a zlib decompressobj: bodies are decoded here, for every caller
-        if self.headers.get("content-encoding", "").lower() in ("gzip", "x-gzip"):
-            import zlib
-
-            self.gunzip = zlib.decompressobj(47)  # 32 + 15: gzip or zlib header, detected
+        self.gunzip = _gunzip_for(self.headers)
+        self.body = b""  # the whole body, once read for a caller that is not streaming
 
     def set_timeout(self, seconds: float) -> None:
         sock = self.conn.sock
@@ -1738,18 +1809,14 @@ class _Exchange:
             data = self._read_raw()
             if self.gunzip is None:
                 return data
-            if not data:
-                if not self.gunzip.eof:  # a gzip stream cut short decodes to nothing, without an error
-                    self.close()
-                    raise _conn_error("the gzip-encoded response ended before the end of its data", _SENT)
-                return data
             try:
-                data = bytes(self.gunzip.decompress(data))
-            except Exception as err:  # zlib.error
+                if not data:
+                    self.gunzip.end()
+                    return data
+                data = self.gunzip.decode(data)
+            except APIConnectionError:
                 self.close()
-                raise _conn_error(
-                    f"the response claimed gzip encoding but could not be decoded ({err})", _SENT
-                ) from None
+                raise
             if data:  # a block may hold only part of the gzip header: read on
                 return data
 
@@ -2069,26 +2136,17 @@ class _Transport:
         self.connections_opened += 1
         return conn
 
-    def open(
-        self,
-        method: str,
-        scheme: str,
-        host: str,
-        port: int,
-        target: str,
-        headers: dict[str, str],
-        body: Optional[bytes],
-        timeouts: _Timeouts,
-        resend: bool,
-    ) -> _Exchange:
+    def send(self, req: _Request) -> _Exchange:
         """Send one request and read the response headers. Raises ``APIConnectionError``.
 
-        ``resend``: the request is safe to send again (``_resendable``), so a pooled connection that
-        turns out dead after sending is replaced and the request sent once more.
+        A request that is safe to send again (``req.resend``) goes out once more on a fresh connection
+        when a pooled one turns out dead after sending; any other is never sent twice.
         """
         import http.client
         import socket
 
+        method, scheme, host, port, target = req.method, req.scheme, req.host, req.port, req.target
+        headers, body, timeouts = req.headers, req.content, req.timeouts
         key = (scheme, host, port)
         proxy = self.proxy_for(scheme, host)
         if proxy is not None and scheme == "http":  # plain-http proxies take the absolute URL
@@ -2121,7 +2179,7 @@ class _Transport:
                 raise
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
-                if reused and resend:
+                if reused and req.resend:
                     conn = None  # a pooled connection that died unseen: once more, on a fresh one
                     continue
                 if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)) or isinstance(
@@ -3179,40 +3237,16 @@ def _check_header(name: Any, value: Any) -> None:
         raise ConfigError(f"header {name} has characters HTTP headers can't carry (latin-1 only)") from None
 
 
-class VeniceClient:
-    """A client for the Venice API. Thread-safe; reuse one for many calls.
+class _BaseClient:
+    """What both clients share: configuration, request building, metadata and decoding (no I/O).
+    ``VeniceClient`` and ``AsyncVeniceClient`` add a driver (``_run``) and their result types."""
 
-    Redirects: a GET follows up to 5 redirects, sending the API key only to the configured
-    scheme, host and port (another host gets the request without ``Authorization``; a plain
-    ``http://`` target off loopback is refused). A redirected POST is never followed (it would be
-    sent again): it raises ``VeniceAPIError`` with the 3xx status.
+    if TYPE_CHECKING:  # each client has its own: the driver, and the stream types it hands out
 
-    Args:
-        api_key: The key; default from the environment, ``.env`` or the credentials file
-            (see ``load_config``). Endpoints that need a key raise ``ConfigError`` without one.
-        base_url: API root (``https://``, or ``http://`` for loopback hosts only).
-        timeout: Read timeout in seconds: the longest silence allowed between bytes (for streams,
-            between events that carry data); ``float("inf")``: no limit.
-        connect_timeout: Seconds allowed to connect.
-        max_retries: Retries after the first attempt (see ``RetryPolicy``).
-        default_model: Model used when a call names none.
-        default_headers: Headers added to every request (never sent to another host on a redirect).
-        ca_file: PEM file of CA certificates to trust instead of the system's.
-        ssl_context: A ready ``ssl.SSLContext`` (wins over ``ca_file``).
-        config: A ready ``Config``; the arguments above override its fields.
-        retry: A ``RetryPolicy`` (``max_retries`` above wins over its own).
-        env_file, environ: Passed to ``load_config``.
-        trust_env: Use proxy settings from the environment (default ``True``).
-        sleep, clock, random: ``time.sleep``, ``time.time`` and ``random.random`` stand-ins, for tests.
-    Raises:
-        ConfigError: A setting is malformed (for example a plain ``http://`` URL to a remote host).
-
-    Attributes:
-        chat: ``chat.complete(...)`` and ``chat.completions.create(...)``.
-        models: ``models.list()``, ``models.traits()``, ``models.compatibility_mapping()``.
-        embeddings: ``embeddings.create(input, model=None)``.
-        config: The resolved ``Config``.
-    """
+        def _run(self, plan: Generator[Any, Any, Any]) -> Any: ...
+        def _raw_response(self, ex: Any, meta: ResponseMeta) -> Any: ...
+        def _chat_stream(self, ex: Any, meta: ResponseMeta, idle: float) -> Any: ...
+        def _chunk_stream(self, stream: Any, usage: bool) -> Any: ...
 
     def __init__(
         self,
@@ -3234,6 +3268,7 @@ class VeniceClient:
         sleep: Optional[Callable[[float], Any]] = None,
         clock: Optional[Callable[[], float]] = None,
         random: Optional[Callable[[], float]] = None,
+        transport: Any = None,
     ) -> None:
         overrides = {
             "api_key": api_key,
@@ -3272,7 +3307,7 @@ class VeniceClient:
         self._host = url.hostname or ""
         self._port = url.port or (443 if url.scheme == "https" else 80)
         self._prefix = url.path.rstrip("/")
-        self._transport = _Transport(config, environ, trust_env)
+        self._transport: Any = transport if transport is not None else self._new_transport(config, environ, trust_env)
         # A dropped client is cyclic garbage (it and its namespaces refer to each other), and the
         # collector finalizes such objects in no set order: a socket could be finalized (with a
         # ResourceWarning) before any __del__ here closed it. The pool is kept out of that garbage
@@ -3280,7 +3315,7 @@ class VeniceClient:
         import weakref
 
         weakref.finalize(self, self._transport.close)
-        self._sleep = sleep or time.sleep
+        self._sleep: Any = sleep or self._default_sleep()
         self._clock = clock or time.time
         self._random = random
         self._failures: list[float] = []
@@ -3293,69 +3328,15 @@ class VeniceClient:
         self.embeddings = Embeddings(self)
 
     def __repr__(self) -> str:
-        return f"VeniceClient(base_url={self.config.base_url!r}, api_key={mask_key(self.config.api_key)!r})"
-
-    def __enter__(self) -> VeniceClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the pooled connections. The client still works afterwards (it reconnects)."""
-        self._transport.close()
-
-    # -- the generic request -------------------------------------------------------------------
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: Optional[Mapping[str, Any]] = None,
-        stream: bool = False,
-        headers: Optional[Mapping[str, str]] = None,
-        timeout: Optional[float] = None,
-        deadline: Optional[float] = None,
-    ) -> Any:
-        """Call any endpoint, for those without a wrapper here.
-
-        Args:
-            method: ``"GET"``, ``"POST"``, …
-            path: Path under the base URL, e.g. ``"/api_keys/rate_limits"``.
-            json: Request body; ``None`` values are removed at every depth.
-            params: Query parameters (``None`` values left out).
-            stream: Return a ``RawResponse`` with the body unread.
-            headers: Extra headers for this call.
-            timeout: Read timeout for this call.
-            deadline: Overall seconds allowed for this call, retries included.
-        Returns:
-            The decoded JSON (objects as ``AttrDict`` with ``.meta``), raw ``bytes`` for other
-            content types, or a ``RawResponse`` when ``stream=True``.
-        Raises:
-            VeniceAPIError: An error status (subclass by status), or a 2xx JSON/HTML body that
-                can't be used as such.
-            APIConnectionError: No usable response. ConfigError: no key for an endpoint that needs one.
-        """
-        ex, data = self._send(method, path, json, params, headers, stream, timeout, deadline)
-        meta = self._meta(ex)
-        if stream:
-            return RawResponse(ex, meta)
-        return self._decode(ex, data, meta, expect_json=False)
+        return f"{type(self).__name__}(base_url={self.config.base_url!r}, api_key={mask_key(self.config.api_key)!r})"
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _default_model(self, kind: str) -> str:
-        """Venice's ``default`` model of a type (``/models/traits?type=…``), looked up once per client:
-        the configured ``default_model`` is a text model and does not apply to other types."""
-        model = self._defaults.get(kind)
-        if model is None:
-            model = self.models.traits(kind).get("default")
-            if not isinstance(model, str) or not model:
-                raise ConfigError(f"no model given, and Venice names no default {kind} model; pass model=…")
-            self._defaults[kind] = model
-        return model
+    def _new_transport(self, config: Config, environ: Optional[Mapping[str, str]], trust_env: bool) -> Any:
+        return _Transport(config, environ, trust_env)
+
+    def _default_sleep(self) -> Callable[[float], Any]:
+        return time.sleep
 
     def _meta(self, ex: _Exchange) -> ResponseMeta:
         meta = ResponseMeta.from_headers(ex.status, ex.headers, self._clock())
@@ -3482,7 +3463,7 @@ class VeniceClient:
                 target += ("&" if "?" in target else "?") + query
         return target
 
-    def _send(
+    def _build_request(
         self,
         method: str,
         path: str,
@@ -3492,8 +3473,8 @@ class VeniceClient:
         stream: bool,
         timeout: Optional[float],
         deadline: Optional[float],
-    ) -> tuple[_Exchange, bytes]:
-        """Send with retries; return the 2xx exchange and its body (``b""`` unread when streaming)."""
+    ) -> _Request:
+        """Check the arguments of a call and build its request (nothing is sent)."""
         if not isinstance(method, str) or not isinstance(path, str):
             raise InvalidRequestError(f"method and path must be strings, got {method!r} and {path!r}")
         _check_dict("headers", extra_headers, InvalidRequestError)
@@ -3516,100 +3497,18 @@ class VeniceClient:
                 # surrogate, a cycle (RecursionError in _strip_none), nesting too deep
                 raise InvalidRequestError(f"the request can't be sent as JSON: {err}") from None
         headers = self._headers(keyless, stream, payload is not None, extra_headers)
-        resend = _resendable(method, headers)
-        target = self._target(path, params)
         timeouts = _Timeouts(self.config.connect_timeout, timeout or self.config.timeout, deadline)
-        scheme, host, port = self._scheme, self._host, self._port
-        policy = self.retry
-        attempt = redirects = 0
-        while True:
-            error: VeniceError
-            rheaders: dict[str, str] = {}
-            try:
-                ex = self._transport.open(method, scheme, host, port, target, headers, payload, timeouts, resend)
-                status = ex.status
-                if 200 <= status < 300:
-                    if stream:
-                        return ex, b""
-                    return ex, ex.read_all()
-                data = ex.read_all()
-            except APIConnectionError as err:
-                if getattr(err, "_stage", _SENT) != _CONNECT and not (resend or policy.retry_unsafe):
-                    self._fail()
-                    err.hint = err.hint or "not sent again: it may have been processed (see RetryPolicy.retry_unsafe)"
-                    raise  # the request may have reached Venice: it may have been processed (and billed)
-                error = err
-            else:
-                rheaders = ex.headers
-                location = rheaders.get("location")
-                if 300 <= status < 400 and location:
-                    scheme, host, port, target, headers = self._redirect(
-                        method, status, location, scheme, host, port, target, headers, ex
-                    )
-                    redirects += 1
-                    if redirects > 5:
-                        raise VeniceAPIError(
-                            "too many redirects",
-                            status_code=status,
-                            headers=rheaders,
-                            request_id=rheaders.get("cf-ray"),
-                        )
-                    continue
-                meta = self._meta(ex)
-                api_error = _api_error(status, rheaders, data, meta, self._clock())
-                should = rheaders.get("x-should-retry", "").lower()
-                retryable = should == "true" or (should != "false" and status in policy.retry_statuses)
-                if status == 409 and api_error.code == "needs_consent":
-                    retryable = False
-                if not retryable:
-                    self._fail()
-                    raise api_error
-                error = api_error
-            failures = self._fail()
-            delay = retry_delay(policy, attempt, rheaders, self._clock(), self._rand())
-            if delay is None:
-                error.hint = f"Venice asked to wait longer than max_retry_after ({policy.max_retry_after:g} s)"
-                raise error
-            if attempt >= policy.max_retries:
-                if attempt:
-                    error.hint = (error.hint + "; " if error.hint else "") + f"gave up after {attempt + 1} attempts"
-                raise error
-            if failures >= policy.failure_budget:
-                error.hint = (
-                    f"not retried: {failures} failed requests in the last {policy.failure_window:g} s; "
-                    "Venice blocks a key after about 20, so the error budget is spent"
-                )
-                raise error
-            if timeouts.deadline is not None and time.monotonic() + delay >= timeouts.deadline:
-                raise error
-            attempt += 1
-            if policy.on_retry is not None:
-                policy.on_retry(attempt, error, delay)
-            import logging
+        target = self._target(path, params)
+        return _Request(method, self._scheme, self._host, self._port, target, headers, payload, stream, timeouts)
 
-            logging.getLogger("venice").info(
-                "retry %d/%d in %.2f s after: %s", attempt, policy.max_retries, delay, error
-            )
-            self._sleep(delay)
-
-    def _redirect(
-        self,
-        method: str,
-        status: int,
-        location: str,
-        scheme: str,
-        host: str,
-        port: int,
-        target: str,
-        headers: dict[str, str],
-        ex: _Exchange,
-    ) -> tuple[str, str, int, str, dict[str, str]]:
-        """Follow a redirect for GET only. Another host never gets the Authorization header."""
+    def _redirect(self, req: _Request, status: int, location: str, ex: Any) -> _Request:
+        """The request a redirect asks for: GET only, and another host never gets the key."""
         from urllib.parse import urljoin, urlsplit
 
+        method, headers = req.method, req.headers
         rid = ex.headers.get("cf-ray")
         try:
-            url = urljoin(f"{scheme}://{host}:{port}{target}", location)
+            url = urljoin(req.url, location)
             parts = urlsplit(url)
             new_port = parts.port or (443 if parts.scheme == "https" else 80)
             (parts.hostname or "").encode("idna")
@@ -3637,21 +3536,276 @@ class VeniceClient:
             # Another host gets neither the key nor the caller's default_headers (they may carry other
             # secrets or tenant ids): only the library's own neutral headers.
             headers = {k: v for k, v in headers.items() if k.lower() in _NEUTRAL_HEADERS}
-        return parts.scheme, new_host, new_port, parts.path + (f"?{parts.query}" if parts.query else ""), headers
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        new = _Request(method, parts.scheme, new_host, new_port, target, headers, req.content, req.stream, req.timeouts)
+        new.expect = req.expect
+        return new
 
-    def _json(
+
+class VeniceClient(_BaseClient):
+    """A client for the Venice API. Thread-safe; reuse one for many calls.
+
+    Redirects: a GET follows up to 5 redirects, sending the API key only to the configured
+    scheme, host and port (another host gets the request without ``Authorization``; a plain
+    ``http://`` target off loopback is refused). A redirected POST is never followed (it would be
+    sent again): it raises ``VeniceAPIError`` with the 3xx status.
+
+    Args:
+        api_key: The key; default from the environment, ``.env`` or the credentials file
+            (see ``load_config``). Endpoints that need a key raise ``ConfigError`` without one.
+        base_url: API root (``https://``, or ``http://`` for loopback hosts only).
+        timeout: Read timeout in seconds: the longest silence allowed between bytes (for streams,
+            between events that carry data); ``float("inf")``: no limit.
+        connect_timeout: Seconds allowed to connect.
+        max_retries: Retries after the first attempt (see ``RetryPolicy``).
+        default_model: Model used when a call names none.
+        default_headers: Headers added to every request (never sent to another host on a redirect).
+        ca_file: PEM file of CA certificates to trust instead of the system's.
+        ssl_context: A ready ``ssl.SSLContext`` (wins over ``ca_file``).
+        config: A ready ``Config``; the arguments above override its fields.
+        retry: A ``RetryPolicy`` (``max_retries`` above wins over its own).
+        env_file, environ: Passed to ``load_config``.
+        trust_env: Use proxy settings from the environment (default ``True``).
+        sleep, clock, random: ``time.sleep``, ``time.time`` and ``random.random`` stand-ins, for tests.
+        transport: What sends the requests (default: a keep-alive ``http.client`` pool); e.g. a
+            ``MockTransport`` to test code that calls Venice without a network.
+    Raises:
+        ConfigError: A setting is malformed (for example a plain ``http://`` URL to a remote host).
+
+    Attributes:
+        chat: ``chat.complete(...)`` and ``chat.completions.create(...)``.
+        models: ``models.list()``, ``models.traits()``, ``models.compatibility_mapping()``.
+        embeddings: ``embeddings.create(input, model=None)``.
+        config: The resolved ``Config``.
+    """
+
+    def __enter__(self) -> VeniceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the pooled connections. The client still works afterwards (it reconnects)."""
+        self._transport.close()
+
+    # -- the generic request -------------------------------------------------------------------
+
+    def request(
         self,
         method: str,
         path: str,
-        body: Any = None,
+        *,
+        json: Any = None,
         params: Optional[Mapping[str, Any]] = None,
-        cls: type[AttrDict] = AttrDict,
-        **kw: Any,
+        stream: bool = False,
+        headers: Optional[Mapping[str, str]] = None,
+        timeout: Optional[float] = None,
+        deadline: Optional[float] = None,
     ) -> Any:
-        ex, data = self._send(
-            method, path, body, params, kw.get("headers"), False, kw.get("timeout"), kw.get("deadline")
-        )
-        return self._decode(ex, data, self._meta(ex), expect_json=True, cls=cls)
+        """Call any endpoint, for those without a wrapper here.
+
+        Args:
+            method: ``"GET"``, ``"POST"``, …
+            path: Path under the base URL, e.g. ``"/api_keys/rate_limits"``.
+            json: Request body; ``None`` values are removed at every depth.
+            params: Query parameters (``None`` values left out).
+            stream: Return a ``RawResponse`` with the body unread.
+            headers: Extra headers for this call.
+            timeout: Read timeout for this call.
+            deadline: Overall seconds allowed for this call, retries included.
+        Returns:
+            The decoded JSON (objects as ``AttrDict`` with ``.meta``), raw ``bytes`` for other
+            content types, or a ``RawResponse`` when ``stream=True``.
+        Raises:
+            VeniceAPIError: An error status (subclass by status), or a 2xx JSON/HTML body that
+                can't be used as such.
+            APIConnectionError: No usable response. ConfigError: no key for an endpoint that needs one.
+        """
+        return self._run(_request_plan(self, method, path, json, params, headers, stream, timeout, deadline))
+
+    # -- the sync driver -------------------------------------------------------------------------
+
+    def _run(self, plan: Generator[Any, Any, _R]) -> _R:
+        """Carry out a plan (see ``_send_plan``): send the requests and sleep the delays it asks for."""
+        value: Any = None
+        while True:
+            try:
+                action = plan.send(value)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            if action.__class__ is float:
+                self._sleep(action)
+                value = None
+            else:
+                value = self._exchange(action)
+
+    def _exchange(self, req: _Request) -> Union[_Exchange, APIConnectionError]:
+        """Send a request and read its response: all of it, unless it is a 2xx the caller streams."""
+        try:
+            ex = self._transport.send(req)
+            if not (req.stream and 200 <= ex.status < 300 and req.expect in ex.headers.get("content-type", "")):
+                ex.body = ex.read_all()
+            return ex  # type: ignore[no-any-return]
+        except APIConnectionError as err:
+            return err
+
+    def _raw_response(self, ex: _Exchange, meta: ResponseMeta) -> RawResponse:
+        return RawResponse(ex, meta)
+
+    def _chat_stream(self, ex: _Exchange, meta: ResponseMeta, idle: float) -> ChatStream:
+        return ChatStream(ex, meta, idle)
+
+    def _chunk_stream(self, stream: ChatStream, usage: bool) -> _ChunkStream:
+        return _ChunkStream(stream, usage)
+
+
+# The request path (issue 11): every call is written once, as a *plan* that does no I/O. A plan is a
+# generator that yields what it needs done and is sent the outcome; a driver carries it out
+# (``VeniceClient._run`` with http.client, ``AsyncVeniceClient._run`` with asyncio):
+#
+#     yield request (a _Request)  ->  sent the exchange (status, headers; .body read unless a 2xx the
+#                                     caller streams) or the APIConnectionError it ended with
+#     yield seconds (a float)     ->  the driver sleeps that long; sent None
+#
+# and returns the call's result. Retries, redirects, error mapping and decoding live here, once.
+
+
+def _send_plan(
+    client: _BaseClient,
+    method: str,
+    path: str,
+    body: Any,
+    params: Optional[Mapping[str, Any]],
+    extra_headers: Optional[Mapping[str, str]],
+    stream: bool,
+    timeout: Optional[float],
+    deadline: Optional[float],
+    expect: str = "",
+) -> Generator[Any, Any, Any]:
+    """Send with retries and redirects; return the 2xx exchange (its body read, unless streaming)."""
+    req = client._build_request(method, path, body, params, extra_headers, stream, timeout, deadline)
+    req.expect = expect
+    policy = client.retry
+    attempt = redirects = 0
+    while True:
+        error: VeniceError
+        rheaders: dict[str, str] = {}
+        ex = yield req
+        if isinstance(ex, APIConnectionError):
+            if getattr(ex, "_stage", _SENT) != _CONNECT and not (req.resend or policy.retry_unsafe):
+                client._fail()
+                ex.hint = ex.hint or "not sent again: it may have been processed (see RetryPolicy.retry_unsafe)"
+                raise ex  # the request may have reached Venice: it may have been processed (and billed)
+            error = ex
+        else:
+            status = ex.status
+            if 200 <= status < 300:
+                return ex
+            rheaders = ex.headers
+            location = rheaders.get("location")
+            if 300 <= status < 400 and location:
+                req = client._redirect(req, status, location, ex)
+                redirects += 1
+                if redirects > 5:
+                    raise VeniceAPIError(
+                        "too many redirects", status_code=status, headers=rheaders, request_id=rheaders.get("cf-ray")
+                    )
+                continue
+            meta = client._meta(ex)
+            api_error = _api_error(status, rheaders, ex.body, meta, client._clock())
+            should = rheaders.get("x-should-retry", "").lower()
+            retryable = should == "true" or (should != "false" and status in policy.retry_statuses)
+            if status == 409 and api_error.code == "needs_consent":
+                retryable = False
+            if not retryable:
+                client._fail()
+                raise api_error
+            error = api_error
+        failures = client._fail()
+        delay = retry_delay(policy, attempt, rheaders, client._clock(), client._rand())
+        if delay is None:
+            error.hint = f"Venice asked to wait longer than max_retry_after ({policy.max_retry_after:g} s)"
+            raise error
+        if attempt >= policy.max_retries:
+            if attempt:
+                error.hint = (error.hint + "; " if error.hint else "") + f"gave up after {attempt + 1} attempts"
+            raise error
+        if failures >= policy.failure_budget:
+            error.hint = (
+                f"not retried: {failures} failed requests in the last {policy.failure_window:g} s; "
+                "Venice blocks a key after about 20, so the error budget is spent"
+            )
+            raise error
+        if req.timeouts.deadline is not None and time.monotonic() + delay >= req.timeouts.deadline:
+            raise error
+        attempt += 1
+        if policy.on_retry is not None:
+            policy.on_retry(attempt, error, delay)
+        import logging
+
+        logging.getLogger("venice").info("retry %d/%d in %.2f s after: %s", attempt, policy.max_retries, delay, error)
+        yield float(delay)
+
+
+def _request_plan(
+    client: _BaseClient,
+    method: str,
+    path: str,
+    body: Any,
+    params: Optional[Mapping[str, Any]],
+    headers: Optional[Mapping[str, str]],
+    stream: bool,
+    timeout: Optional[float],
+    deadline: Optional[float],
+) -> Generator[Any, Any, Any]:
+    """``client.request(...)``: decoded JSON, bytes, or the raw response when streaming."""
+    ex = yield from _send_plan(client, method, path, body, params, headers, stream, timeout, deadline)
+    meta = client._meta(ex)
+    if stream:
+        return client._raw_response(ex, meta)
+    return client._decode(ex, ex.body, meta, expect_json=False)
+
+
+def _json_plan(
+    client: _BaseClient,
+    method: str,
+    path: str,
+    body: Any = None,
+    params: Optional[Mapping[str, Any]] = None,
+    cls: type[AttrDict] = AttrDict,
+    headers: Optional[Mapping[str, str]] = None,
+    timeout: Optional[float] = None,
+    deadline: Optional[float] = None,
+) -> Generator[Any, Any, Any]:
+    """A call whose answer must be JSON, decoded into ``cls``."""
+    ex = yield from _send_plan(client, method, path, body, params, headers, False, timeout, deadline)
+    return client._decode(ex, ex.body, client._meta(ex), expect_json=True, cls=cls)
+
+
+def _default_model_plan(client: _BaseClient, kind: str) -> Generator[Any, Any, str]:
+    """Venice's ``default`` model of a type (``/models/traits?type=…``), looked up once per client:
+    the configured ``default_model`` is a text model and does not apply to other types."""
+    model = client._defaults.get(kind)
+    if model is None:
+        body = yield from _json_plan(client, "GET", "/models/traits", params={"type": kind})
+        model = _data(body, dict, "GET /models/traits").get("default")
+        if not isinstance(model, str) or not model:
+            raise ConfigError(f"no model given, and Venice names no default {kind} model; pass model=…")
+        client._defaults[kind] = model
+    return model
+
+
+def _call(plan: Callable[Concatenate[_NS, _P], Generator[Any, Any, _R]]) -> Callable[Concatenate[_NS, _P], _R]:
+    """A namespace method made from a plan: its client's driver runs it (``VeniceClient`` to the end,
+    ``AsyncVeniceClient`` as a coroutine), so each call is written once for both clients."""
+
+    def method(*args: Any, **kwargs: Any) -> Any:  # (args[0] is the namespace)
+        return args[0]._client._run(plan(*args, **kwargs))
+
+    method.__name__, method.__qualname__, method.__doc__ = plan.__name__, plan.__qualname__, plan.__doc__
+    method.__wrapped__ = plan  # type: ignore[attr-defined]  # help() and inspect.signature show its parameters
+    return method
 
 
 class RawResponse:
@@ -3732,10 +3886,16 @@ def _data(body: Any, kind: type, what: str) -> Any:
 class Models:
     """``client.models``: the model catalogue. These endpoints need no API key."""
 
-    def __init__(self, client: VeniceClient) -> None:
+    def __init__(self, client: _BaseClient) -> None:
         self._client = client
 
-    def list(self, type: str = "text") -> ModelList:
+    def _list(self, type: str = "text") -> Generator[Any, Any, ModelList]:
+        body = yield from _json_plan(self._client, "GET", "/models", params={"type": type})
+        rows = _data(body, list, "GET /models")
+        return ModelList([Model.from_dict(r) for r in rows if isinstance(r, dict)], getattr(body, "meta", None), type)
+
+    @_call
+    def list(self, type: str = "text") -> Generator[Any, Any, ModelList]:
         """List models of one type.
 
         Args:
@@ -3746,42 +3906,43 @@ class Models:
         Raises:
             VeniceAPIError, APIConnectionError: Venice refused the call or could not be reached.
         """
-        body = self._client._json("GET", "/models", params={"type": type})
-        rows = _data(body, list, "GET /models")
-        return ModelList([Model.from_dict(r) for r in rows if isinstance(r, dict)], getattr(body, "meta", None), type)
+        return (yield from self._list(type))
 
-    def retrieve(self, model_id: str, type: str = "all") -> Model:
+    @_call
+    def retrieve(self, model_id: str, type: str = "all") -> Generator[Any, Any, Model]:
         """One model by id (looked up in ``list(type)``). Raises ``NotFoundError`` if absent."""
-        found = self.list(type).get(model_id)
+        found = (yield from self._list(type)).get(model_id)
         if found is None:
             raise NotFoundError(
                 f"no model {model_id!r} in GET /models?type={type}", status_code=404, code="MODEL_NOT_FOUND"
             )
         return found
 
-    def traits(self, type: str = "text") -> dict[str, str]:
+    @_call
+    def traits(self, type: str = "text") -> Generator[Any, Any, dict[str, str]]:
         """Trait → model id (``{"default": "…", "most_uncensored": "…"}``).
 
         Raises:
             VeniceAPIError, APIConnectionError: As for ``list()``.
         """
-        body = self._client._json("GET", "/models/traits", params={"type": type})
+        body = yield from _json_plan(self._client, "GET", "/models/traits", params={"type": type})
         return dict(_data(body, dict, "GET /models/traits"))
 
-    def compatibility_mapping(self, type: str = "text") -> dict[str, str]:
+    @_call
+    def compatibility_mapping(self, type: str = "text") -> Generator[Any, Any, dict[str, str]]:
         """Other providers' model names → Venice model ids.
 
         Raises:
             VeniceAPIError, APIConnectionError: As for ``list()``.
         """
-        body = self._client._json("GET", "/models/compatibility_mapping", params={"type": type})
+        body = yield from _json_plan(self._client, "GET", "/models/compatibility_mapping", params={"type": type})
         return dict(_data(body, dict, "GET /models/compatibility_mapping"))
 
 
 class Chat:
     """``client.chat``: ``complete()`` and the OpenAI-style ``completions.create()``."""
 
-    def __init__(self, client: VeniceClient) -> None:
+    def __init__(self, client: _BaseClient) -> None:
         self._client = client
         self.completions = Completions(client)
 
@@ -3911,19 +4072,19 @@ class Chat:
         if seed is not None and (not _is_number(seed, whole=True) or seed < 1):
             raise InvalidRequestError(f"seed must be a whole number >= 1 (Venice rejects 0), got {seed!r}")
         body.update(kwargs)
-        return _chat_call(self._client, body, stream, timeout, deadline, headers)
+        return self._client._run(_chat_plan(self._client, body, stream, timeout, deadline, headers))  # type: ignore[no-any-return]
 
 
-def _chat_call(
-    client: VeniceClient,
+def _chat_plan(
+    client: _BaseClient,
     body: dict[str, Any],
     stream: bool,
     timeout: Optional[float],
     deadline: Optional[float],
     headers: Optional[Mapping[str, str]],
     params: Optional[Mapping[str, Any]] = None,
-) -> Union[ChatResponse, ChatStream]:
-    """POST a chat request (default model and stream flags filled in); a ChatResponse or ChatStream."""
+) -> Generator[Any, Any, Any]:
+    """POST a chat request (default model and stream flags filled in); a ChatResponse or a stream."""
     body["model"] = body.get("model") or client.config.default_model
     if not body["model"]:
         raise ConfigError(
@@ -3936,8 +4097,10 @@ def _chat_call(
         body.setdefault("stream_options", {"include_usage": True})
     else:
         body.pop("stream", None)
-    ex, data = client._send("POST", "/chat/completions", body, params, headers, stream, timeout, deadline)
-    meta = client._meta(ex)
+    ex = yield from _send_plan(
+        client, "POST", "/chat/completions", body, params, headers, stream, timeout, deadline, "text/event-stream"
+    )
+    meta, data = client._meta(ex), ex.body
     if not stream:
         response = client._decode(ex, data, meta, expect_json=True, cls=ChatResponse)
         failed = isinstance(response, dict) and response.get("error") is not None  # ("error": null is none)
@@ -3948,14 +4111,10 @@ def _chat_call(
         raise _unexpected_answer(ex, meta, data, None if failed else "the answer is not a chat completion")
     ctype = ex.headers.get("content-type", "").lower()
     if "text/event-stream" not in ctype:
-        # A 200 that is not a stream (an HTML page from a proxy, a JSON error) must not pass for
-        # an empty, successful answer.
-        try:
-            raw = ex.read_all()
-        finally:
-            ex.close()
-        raise _unexpected_answer(ex, meta, raw, f"expected an event stream but got {ctype or 'no content type'}")
-    return ChatStream(ex, meta, timeout or client.config.timeout)
+        # A 200 that is not a stream (an HTML page from a proxy, a JSON error; the driver read it
+        # whole) must not pass for an empty, successful answer.
+        raise _unexpected_answer(ex, meta, data, f"expected an event stream but got {ctype or 'no content type'}")
+    return client._chat_stream(ex, meta, timeout or client.config.timeout)
 
 
 def _unexpected_answer(ex: _Exchange, meta: ResponseMeta, raw: bytes, prefix: Optional[str]) -> VeniceAPIError:
@@ -4000,7 +4159,7 @@ def _check_messages(messages: Any) -> list[Any]:
 class Completions:
     """``client.chat.completions``: OpenAI's calling convention over the same machinery."""
 
-    def __init__(self, client: VeniceClient) -> None:
+    def __init__(self, client: _BaseClient) -> None:
         self._client = client
 
     @_overload
@@ -4073,9 +4232,15 @@ class Completions:
         """
         body = _venice_chat_body({**kwargs, "model": model, "messages": _check_messages(messages)})
         body.update(_extra_body(extra_body))
-        usage = _asks_for_usage(body)  # (before _chat_call asks for it anyway)
-        result = _chat_call(self._client, body, stream, timeout, None, extra_headers, extra_query)
-        return _ChunkStream(result, usage) if isinstance(result, ChatStream) else result
+        usage = _asks_for_usage(body)  # (before _chat_plan asks for it anyway)
+        plan = _chat_plan(self._client, body, stream, timeout, None, extra_headers, extra_query)
+        return self._client._run(_chunks_plan(self._client, plan, usage))  # type: ignore[no-any-return]
+
+
+def _chunks_plan(client: _BaseClient, plan: Generator[Any, Any, Any], usage: bool) -> Generator[Any, Any, Any]:
+    """The shim's result: a stream of chunk objects instead of text (see ``_ChunkStream``)."""
+    result = yield from plan
+    return result if isinstance(result, ChatResponse) else client._chunk_stream(result, usage)
 
 
 ###############################################################################
@@ -4246,7 +4411,7 @@ def _asks_for_usage(body: Mapping[str, Any]) -> bool:
 class Embeddings:
     """``client.embeddings``: ``create(input, model=…)`` → ``{"data": [{"embedding": […]}, …]}``."""
 
-    def __init__(self, client: VeniceClient) -> None:
+    def __init__(self, client: _BaseClient) -> None:
         self._client = client
 
     def create(
@@ -4276,13 +4441,22 @@ class Embeddings:
         """
         body = {"input": input, "model": model, **kwargs, **_extra_body(extra_body)}
         body = {k: v for k, v in body.items() if k in EMBEDDING_REQUEST_KEYS}
+        return self._client._run(self._create(body, extra_query, extra_headers, timeout))  # type: ignore[no-any-return]
+
+    def _create(
+        self,
+        body: dict[str, Any],
+        params: Optional[Mapping[str, Any]],
+        headers: Optional[Mapping[str, str]],
+        timeout: Optional[float],
+    ) -> Generator[Any, Any, CreateEmbeddingResponse]:
         if body.get("model") is None:
-            body["model"] = self._client._default_model("embedding")
-        response: CreateEmbeddingResponse = self._client._json(
-            "POST", "/embeddings", body, extra_query, CreateEmbeddingResponse, headers=extra_headers, timeout=timeout
+            body["model"] = yield from _default_model_plan(self._client, "embedding")
+        response = yield from _json_plan(
+            self._client, "POST", "/embeddings", body, params, CreateEmbeddingResponse, headers, timeout
         )
         _data(response, list, "POST /embeddings")
-        return response
+        return response  # type: ignore[no-any-return]
 
 
 class OpenAI(VeniceClient):
