@@ -2607,104 +2607,127 @@ class _StreamState:
         self.done = False  # [DONE] seen, or every choice finished before the end
         self.objects = False  # decode chunks into AttrDicts (for chunks())
         self.stopped = False  # close() from another thread while this one reads: end quietly
+        self._decoder = _SSEDecoder()
+        self._plain_json: Any = json.JSONDecoder()  # one decoder per stream
+        self._text0: Optional[list[str]] = None  # the first choice's text, once it is known to be plain
+        self._deadline = exchange.timeouts if exchange.timeouts.deadline is not None else None
+        self._last = time.monotonic()  # when the last data event arrived
+        self._want = idle_timeout  # the read timeout the next read needs
+        self._timeout = idle_timeout  # the one set now (the request's read timeout)
+        self._quiet = False  # only pings since the last data event
 
     @property
     def text(self) -> str:
         return "".join(self._texts.get(0, ()))
 
+    # The stream's reading loop exists twice, as a generator here (ChatStream) and as an async generator
+    # (AsyncChatStream), each a few lines: what a block means is decided once, in _step, with no I/O.
+
     def _run(self) -> Generator[tuple[dict[str, Any], Optional[str]], None, None]:
-        ex = self._ex
-        decoder = _SSEDecoder()
-        plain: Any = json.JSONDecoder()  # one decoder per stream
-        hooked: Any = _json_objects
-        text0: Optional[list[str]] = None  # the first choice's text, once it is known to be plain
-        idle = self._idle
-        monotonic = time.monotonic
-        last_data = monotonic()
-        quiet = False  # only pings lately: the socket timeout is set to what is left of `idle`
-        deadline = ex.timeouts.deadline is not None
         try:
             while True:
-                if deadline:  # (max: pings may have used up the idle time; that read then times out)
-                    ex.set_timeout(ex.timeouts.left(max(idle - (monotonic() - last_data), 0.001)))
-                try:
-                    block = ex.read1()
-                except APITimeoutError as err:
-                    if quiet and "deadline" not in err.message:
-                        err.message = f"no data event for {idle:g} s (only keep-alives)"
-                    raise
-                if not block:
-                    break
-                events = decoder.feed(block)
-                if not events:
-                    left = idle - (monotonic() - last_data)
-                    if left <= 0:
-                        ex.close()
-                        raise _conn_error(f"no data event for {idle:g} s (only keep-alives)", _SENT, timeout=True)
-                    ex.set_timeout(left)
-                    quiet = True
+                self._arm()
+                out = self._step(self._ex.read1())
+                if out is None:
+                    return
+                yield from out
+        except Exception as exc:
+            err = self._failure(exc)
+            if err is not None:
+                raise err from None
+        finally:
+            if not self.done:
+                self._ex.close()
+
+    def _arm(self) -> None:
+        """Before a read: set its timeout if it changed (the idle time left after pings, capped by the
+        call's deadline; at most 1 s while reading what follows [DONE])."""
+        want = min(1.0, self._idle) if self.done else self._want
+        if self._deadline is not None:  # (max: pings may have used up the idle time; that read then times out)
+            left = self._idle - (time.monotonic() - self._last)
+            want = self._deadline.left(max(left, 0.001) if not self.done else want)
+        if want != self._timeout:
+            self._ex.set_timeout(want)
+            self._timeout = want
+
+    def _step(self, block: bytes) -> Optional[list[tuple[dict[str, Any], Optional[str]]]]:
+        """Fold one block of the body in (no I/O): the (chunk, new first-choice text) pairs it completed,
+        or ``None`` once the body has ended. A stream that ends before it is complete raises."""
+        if not block:
+            if not self.done and not self.stopped and not (self._finish and all(self._finish.values())):
+                raise StreamError(
+                    "the stream ended before the answer was complete (no [DONE] and no finish_reason)",
+                    hint="the text so far is in .partial",
+                )
+            self.done = True  # ([DONE], or every choice finished: complete, only trailing usage missing)
+            return None
+        if self.done:
+            return []  # after [DONE]: read on only so that the connection can be reused
+        events = self._decoder.feed(block)
+        now = time.monotonic()
+        if not events:  # only keep-alive pings: they do not reset the idle timeout
+            left = self._idle - (now - self._last)
+            if left <= 0:
+                raise _conn_error(f"no data event for {self._idle:g} s (only keep-alives)", _SENT, timeout=True)
+            self._want, self._quiet = left, True
+            return []
+        self._last, self._want, self._quiet = now, self._idle, False
+        out: list[tuple[dict[str, Any], Optional[str]]] = []
+        append = out.append
+        text0 = self._text0
+        decoder: Any = _json_objects if self.objects else self._plain_json  # chunks() wants AttrDicts
+        scan = decoder.scan_once
+        for event, data, _id, _retry in events:
+            if data == "[DONE]":
+                self.done = True
+                return out
+            try:
+                obj, end = scan(data, 0)  # the C scanner, without json.loads' per-call checks
+                if end != len(data):
+                    raise ValueError
+            except (StopIteration, ValueError):
+                obj = self._lenient(data, event)
+                if obj is None:
                     continue
-                last_data = monotonic()
-                if quiet:
-                    ex.set_timeout(idle)
-                    quiet = False
-                scan = (hooked if self.objects else plain).scan_once  # chunks() wants AttrDicts
-                for event, data, _id, _retry in events:
-                    if data == "[DONE]":
-                        self.done = True
-                        self._drain()
-                        return
-                    try:
-                        obj, end = scan(data, 0)  # the C scanner, without json.loads' per-call checks
-                        if end != len(data):
-                            raise ValueError
-                    except (StopIteration, ValueError):
-                        obj = self._lenient(data, event)
-                        if obj is None:
-                            continue
-                    if not isinstance(obj, dict):
+            if not isinstance(obj, dict):
+                continue
+            if event == "error" or obj.get("error") is not None:  # ("error": null is no error)
+                raise self._stream_error(obj)
+            # Fast path: the usual chunk, one choice with a plain-text delta and nothing else.
+            choices = obj.get("choices")
+            if text0 is not None and len(obj) == 5 and choices and len(choices) == 1:
+                choice = choices[0]
+                delta = choice.get("delta")
+                if delta is not None and len(delta) == 1 and choice.get("finish_reason") is None:
+                    content = delta.get("content")
+                    if type(content) is str and choice.get("index", 0) == 0:
+                        text0.append(content)
+                        append((obj, content))
                         continue
-                    if event == "error" or obj.get("error") is not None:  # ("error": null is no error)
-                        raise self._stream_error(obj)
-                    # Fast path: the usual chunk, one choice with a plain-text delta and nothing else.
-                    choices = obj.get("choices")
-                    if text0 is not None and len(obj) == 5 and choices and len(choices) == 1:
-                        choice = choices[0]
-                        delta = choice.get("delta")
-                        if delta is not None and len(delta) == 1 and choice.get("finish_reason") is None:
-                            content = delta.get("content")
-                            if type(content) is str and choice.get("index", 0) == 0:
-                                text0.append(content)
-                                yield obj, content
-                                continue
-                    yield obj, self._absorb(obj)
-                    if text0 is None and 0 in self._plain:
-                        text0 = self._texts[0]
-            if self._finish and all(self._finish.values()):
-                self.done = True  # every choice finished: complete, only trailing usage missing
-                return
-            if self.stopped:
-                return
-            raise StreamError(
-                "the stream ended before the answer was complete (no [DONE] and no finish_reason)",
-                hint="the text so far is in .partial",
-            )
-        except VeniceError as err:
-            if self.stopped:
-                return  # the connection was cut by close() from another thread
-            err.partial = self.text
-            err.request_id = err.request_id or self.meta.request_id
-            raise
-        except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as exc:
+            append((obj, self._absorb(obj)))
+            if text0 is None and 0 in self._plain:
+                text0 = self._text0 = self._texts[0]
+        return out
+
+    def _failure(self, exc: Exception) -> Optional[Exception]:
+        """What a failure while streaming raises, the text so far in ``.partial`` (``None``: end quietly,
+        for a stream closed from another thread, or a read after [DONE] that failed)."""
+        if self.stopped or self.done:
+            return None
+        if isinstance(exc, VeniceError):
+            if isinstance(exc, APITimeoutError) and self._quiet and "deadline" not in exc.message:
+                exc.message = f"no data event for {self._idle:g} s (only keep-alives)"
+            exc.partial = self.text
+            exc.request_id = exc.request_id or self.meta.request_id
+            return exc
+        if isinstance(exc, (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError)):
             # a chunk of a shape no API sends (a number for `usage`, JSON nested thousands deep…)
-            raise StreamError(
+            return StreamError(
                 f"the stream sent a chunk of an unexpected shape ({type(exc).__name__}: {exc})",
                 partial=self.text,
                 request_id=self.meta.request_id,
-            ) from None
-        finally:
-            if not self.done:
-                ex.close()
+            )
+        return exc
 
     def _lenient(self, data: str, event: str) -> Any:
         """Data that is not one JSON value: whitespace-padded JSON, an error text, or noise."""
@@ -2731,15 +2754,6 @@ class _StreamState:
             if isinstance(obj, dict):
                 code = obj.get("code")
         return StreamError(message, code=str(code) if code is not None else None, hint="the answer is incomplete")
-
-    def _drain(self) -> None:
-        """After ``[DONE]``: read to the end of the body so the connection can be reused."""
-        try:
-            self._ex.set_timeout(min(1.0, self._idle))
-            while self._ex.read1():
-                pass
-        except APIConnectionError:
-            pass  # the connection is closed instead; the answer is complete either way
 
     def _absorb(self, chunk: dict[str, Any]) -> Optional[str]:
         """Fold one chunk into the running result; return the new text of the first choice."""
