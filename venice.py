@@ -2399,7 +2399,7 @@ class _ResponseReader:
         """Choose how the body is delimited (RFC 9112 §6.3) and whether the connection stays open (§9.3)."""
         tokens = {token.strip(" \t").lower() for token in fields.get("connection", "").split(",")}
         # §9.3: HTTP/1.1 is persistent unless "close"; HTTP/1.0 only with "keep-alive" (§C.2.2)
-        keep_alive = "keep-alive" in tokens if minor == 0 else "close" not in tokens
+        keep_alive = "close" not in tokens and (minor != 0 or "keep-alive" in tokens)
         transfer = fields.get("transfer-encoding")
         length = fields.get("content-length")
         size = None if length is None else _content_length(length)  # §6.3 rule 5: invalid → error
