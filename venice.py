@@ -2505,16 +2505,24 @@ class _ResponseReader:
                         if end - pos > _HEAD_LIMIT:
                             raise _FramingError(f"chunk size line longer than {_HEAD_LIMIT // 1024} KiB")
                         break
-                    line = buf[pos:nl]
-                    semi = line.find(b";")
-                    digits = (line[:semi] if semi >= 0 else line).rstrip(b" \t\r")
+                    semi = buf.find(b";", pos, nl)
+                    digits = buf[pos : nl if semi < 0 else semi].rstrip(b" \t\r")
                     # strip() leaves nothing iff every byte is a hex digit (no "0x", "+", "_" or spaces,
                     # which int(…, 16) would take); 16 digits are far beyond any real chunk.
                     if not digits or len(digits) > 16 or digits.strip(_HEX_DIGITS):
-                        raise _FramingError(f"bad chunk size line: {_quote(line)}")
+                        raise _FramingError(f"bad chunk size line: {_quote(buf[pos:nl])}")
                     pos = nl + 1
                     left = int(digits, 16)
-                    state = "data" if left else "trailer"
+                    if not left:
+                        state = "trailer"
+                        continue
+                    stop = pos + left
+                    if buf.startswith(b"\r\n", stop):  # the usual case: the whole chunk is here
+                        parts.append(buf[pos:stop])
+                        pos = stop + 2
+                        left = 0
+                        continue
+                    state = "data"
                     continue
                 if state == "trailer":  # §7.1.2: trailer fields until an empty line; we use none of them
                     nl = buf.find(b"\n", pos)
