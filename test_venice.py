@@ -1753,6 +1753,14 @@ def test_reader_rejects_malformed_heads(head, message):
     assert reader_error([head]) == message
 
 
+def test_reader_errors_stick():
+    reader = venice._ResponseReader("GET")
+    reader.feed(b"HTTP/1.1 200 OK\r\nX A: 1\r\n\r\nHTTP/1.1 200 OK\r\n\r\n")  # the rest can't be trusted
+    for call in (reader.head, reader.head, reader.read):
+        with pytest.raises(venice._FramingError, match="^malformed header line: b'X A: 1'$"):
+            call()
+
+
 def test_reader_status_line_without_reason_and_latin1_values():
     reader, head, _ = run_reader([b"HTTP/1.1 204\r\nX-Name: caf\xe9\r\n\r\n"])
     assert head == (204, {"x-name": "caf\xe9"}) and reader.reusable
