@@ -1506,6 +1506,276 @@ def warnings_as_errors():
         yield
 
 
+# The sans-I/O HTTP/1.1 response reader (issue 11's async driver feeds it what it reads) #########
+
+CHUNKED_SAMPLE = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"5;name=value;flag\r\nhello\r\n1A \t; ext\r\n" + b"x" * 26 + b"\r\n"
+    b"0\r\nX-Trailer: t\r\nX-Other: u\r\n\r\n"
+)
+LENGTH_SAMPLE = b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nX-Multi: a\r\nx-multi:  b \t\r\n\r\nhello world"
+
+
+def run_reader(blocks, method="GET"):
+    """Feed blocks one at a time, calling head() and then read() after each, as a driver would."""
+    reader = venice._ResponseReader(method)
+    body = []
+    for block in blocks:
+        reader.feed(block)
+        if reader.head() is not None:
+            body.append(reader.read())
+    return reader, reader.head(), b"".join(body)
+
+
+def reader_error(blocks, method="GET"):
+    with pytest.raises(venice._FramingError) as info:
+        run_reader(blocks, method)
+    return str(info.value)
+
+
+def test_reader_content_length_body():
+    cookies = b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n"
+    reader, head, body = run_reader([LENGTH_SAMPLE.replace(b"\r\n\r\n", b"\r\n" + cookies + b"\r\n")])
+    assert head == (200, {"content-length": "11", "x-multi": "a, b", "set-cookie": "b=2"})
+    assert (body, reader.done, reader.reusable, reader.missing) == (b"hello world", True, True, None)
+    assert reader.read() == b""
+
+
+def test_reader_chunked_with_extensions_and_trailers():
+    reader, head, body = run_reader([CHUNKED_SAMPLE])
+    assert head == (200, {"content-type": "text/event-stream", "transfer-encoding": "chunked"})  # no trailers
+    assert (body, reader.done, reader.reusable, reader.missing) == (b"hello" + b"x" * 26, True, True, None)
+
+
+def test_reader_bare_lf_line_ends():
+    sample = b"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n"
+    reader, head, body = run_reader([sample])
+    assert (head, body, reader.done, reader.reusable) == ((200, {"transfer-encoding": "chunked"}), b"abc", True, True)
+
+
+@pytest.mark.parametrize("sample", [CHUNKED_SAMPLE, LENGTH_SAMPLE], ids=["chunked", "length"])
+def test_reader_any_split_gives_the_same_result(sample):
+    whole, head, body = run_reader([sample])
+    expected = (head, body, whole.done, whole.reusable)
+    assert expected[2:] == (True, True)
+    for cut in range(len(sample) + 1):
+        reader, head, body = run_reader([part for part in (sample[:cut], sample[cut:]) if part])  # b"" is EOF
+        assert (head, body, reader.done, reader.reusable) == expected, cut
+    reader, head, body = run_reader([sample[i : i + 1] for i in range(len(sample))])
+    assert (head, body, reader.done, reader.reusable) == expected
+
+
+@pytest.mark.parametrize(
+    "method, status_line",
+    [("HEAD", b"HTTP/1.1 200 OK"), ("GET", b"HTTP/1.1 204 No Content"), ("GET", b"HTTP/1.1 304 Not Modified")],
+)
+@pytest.mark.parametrize("framing", [b"Content-Length: 5", b"Transfer-Encoding: chunked"])
+def test_reader_head_204_304_have_no_body(method, status_line, framing):
+    reader, head, body = run_reader([status_line + b"\r\n" + framing + b"\r\n\r\n"], method)
+    assert (head[0], body, reader.done, reader.reusable) == (int(status_line[9:12]), b"", True, True)
+
+
+def test_reader_skips_interim_responses():
+    sample = (
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+        b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"
+    )
+    for blocks in ([sample], [sample[:26], sample[26:]], [sample[i : i + 1] for i in range(len(sample))]):
+        reader, head, body = run_reader(blocks)
+        assert (head, body, reader.done, reader.reusable) == ((201, {"content-length": "2"}), b"ok", True, True)
+    message = reader_error([b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"])
+    assert message == "101 Switching Protocols, but no protocol switch was asked for"
+
+
+@pytest.mark.parametrize(
+    "version, connection, reusable",
+    [
+        (b"1.1", None, True),
+        (b"1.1", b"close", False),
+        (b"1.1", b"Keep-Alive, Close", False),
+        (b"1.1", b"keep-alive", True),
+        (b"1.0", None, False),
+        (b"1.0", b"Keep-Alive", True),
+        (b"1.0", b"keep-alive, close", False),
+    ],
+)
+def test_reader_keep_alive_rules(version, connection, reusable):
+    fields = b"Content-Length: 2\r\n" + (b"Connection: " + connection + b"\r\n" if connection else b"")
+    reader, _, body = run_reader([b"HTTP/" + version + b" 200 OK\r\n" + fields + b"\r\nok"])
+    assert (body, reader.done, reader.reusable) == (b"ok", True, reusable)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n",  # smuggling hint
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n",  # TE in 1.0
+    ],
+)
+def test_reader_chunked_wins_but_the_connection_is_not_reused(head):
+    reader, _, body = run_reader([head + b"2\r\nok\r\n0\r\n\r\n"])
+    assert (body, reader.done, reader.reusable) == (b"ok", True, False)
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (b"Content-Length: 5\r\nContent-Length: 6", "conflicting Content-Length values: '5, 6'"),
+        (b"Content-Length: 5, 6", "conflicting Content-Length values: '5, 6'"),
+        (b"Content-Length: abc", "invalid Content-Length: 'abc'"),
+        (b"Content-Length: -1", "invalid Content-Length: '-1'"),
+        (b"Content-Length: +5", "invalid Content-Length: '+5'"),
+        (b"Content-Length: 5 5", "invalid Content-Length: '5 5'"),
+        (b"Content-Length: \xb2", "invalid Content-Length: '\xb2'"),  # "²" passes str.isdigit()
+        (b"Content-Length: ", "invalid Content-Length: ''"),
+        (b"Content-Length: " + b"9" * 19, "invalid Content-Length: '9999999999999999999'"),
+    ],
+)
+def test_reader_rejects_bad_content_length(fields, message):
+    assert reader_error([b"HTTP/1.1 200 OK\r\n" + fields + b"\r\n\r\nhello"]) == message
+
+
+def test_reader_accepts_identical_repeated_content_length():
+    for fields in (b"Content-Length: 5, 5", b"Content-Length: 5\r\nContent-Length: 5"):
+        reader, _, body = run_reader([b"HTTP/1.1 200 OK\r\n" + fields + b"\r\n\r\nhello"])
+        assert (body, reader.done, reader.reusable) == (b"hello", True, True)
+
+
+@pytest.mark.parametrize("size", [b"zz", b"0x5", b"+5", b" 5", b"", b"5_0", b"-1", b"1" * 17, b";ext"])
+def test_reader_rejects_bad_chunk_size(size):
+    sample = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + size + b"\r\nhello\r\n0\r\n\r\n"
+    assert reader_error([sample]) == "bad chunk size line: " + repr(size + b"\r")
+
+
+def test_reader_rejects_missing_crlf_after_chunk_data():
+    reader = venice._ResponseReader("GET")
+    reader.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXY\r\n0\r\n\r\n")
+    assert reader.head()[0] == 200
+    with pytest.raises(venice._FramingError, match=r"^missing CRLF after chunk data: b'XY\\r\\n0\\r\\n\\r\\n'$"):
+        reader.read()
+    with pytest.raises(venice._FramingError, match="^missing CRLF"):  # the stream can't be resynchronised
+        reader.read()
+    # A lone CR may be the first half of the CRLF: wait for the next byte
+    reader = venice._ResponseReader("GET")
+    reader.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r")
+    assert reader.head()[0] == 200 and reader.read() == b"ok" and reader.read() == b"" and not reader.done
+    reader.feed(b"X")
+    with pytest.raises(venice._FramingError, match=r"^missing CRLF after chunk data: b'\\rX'$"):
+        reader.read()
+
+
+def test_reader_eof_before_the_head():
+    assert reader_error([b""]) == "no response"
+    for partial in (b"H", b"HTTP/1.1 200 OK\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r"):
+        assert reader_error([partial, b""]) == "the connection closed before the response head was complete"
+    reader = venice._ResponseReader("GET")
+    reader.feed(b"HTTP/1.1 100 Continue\r\n\r\n")
+    assert reader.head() is None
+    reader.feed(b"")
+    with pytest.raises(venice._FramingError, match="^the connection closed before the response head was complete$"):
+        reader.read()
+
+
+def test_reader_eof_mid_content_length_body():
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"
+    reader, _, body = run_reader([head + b"abcd", b""])  # EOF before the buffered bytes were read
+    assert (body, reader.done, reader.reusable, reader.missing) == (b"abcd", False, False, 6)
+    with pytest.raises(venice._FramingError, match="^the connection closed with 6 bytes of the body missing$"):
+        reader.read()
+    reader, _, body = run_reader([head + b"abc", b"d", b""])  # EOF after them
+    assert (body, reader.missing) == (b"abcd", 6)
+    with pytest.raises(venice._FramingError, match="^the connection closed with 6 bytes of the body missing$"):
+        reader.read()
+
+
+def test_reader_eof_mid_chunked_body():
+    for rest in (b"5\r\nhel", b"5\r\nhello\r\n", b"5\r\nhello\r\n0\r\nX-T: 1\r\n"):
+        reader, _, body = run_reader([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + rest, b""])
+        assert (body, reader.done, reader.reusable, reader.missing) == (rest[3:8], False, False, -1)
+        with pytest.raises(venice._FramingError, match="^the connection closed before the end of the chunked body$"):
+            reader.read()
+
+
+@pytest.mark.parametrize("fields", [b"", b"Transfer-Encoding: gzip\r\n", b"Transfer-Encoding: chunked, gzip\r\n"])
+def test_reader_close_delimited_body(fields):
+    reader, _, body = run_reader([b"HTTP/1.1 200 OK\r\n" + fields + b"\r\nabc", b"de"])
+    assert (body, reader.done) == (b"abcde", False)
+    reader.feed(b"")
+    assert (reader.read(), reader.done, reader.reusable, reader.missing) == (b"", True, False, None)
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [LENGTH_SAMPLE, CHUNKED_SAMPLE, b"HTTP/1.1 204 No Content\r\n\r\n"],
+    ids=["length", "chunked", "no-body"],
+)
+def test_reader_extra_bytes_or_eof_after_the_response_spoil_the_connection(sample):
+    for blocks in ([sample + b"HTTP/1.1 200 OK\r\n"], [sample, b"X"], [sample, b""]):
+        reader, head, body = run_reader(blocks)
+        assert (head, body, reader.done, reader.reusable) == (*run_reader([sample])[1:], True, False)
+
+
+def test_reader_header_limits():
+    many = b"".join(b"X-%d: v\r\n" % i for i in range(200))
+    reader, head, _ = run_reader([b"HTTP/1.1 204 No Content\r\n" + many + b"\r\n"])
+    assert len(head[1]) == 200
+    message = reader_error([b"HTTP/1.1 204 No Content\r\n" + many + b"X-Last: v\r\n\r\n"])
+    assert message == "the response head has more than 200 header lines"
+    big = b"HTTP/1.1 204 No Content\r\nX-Big: " + b"v" * 65536
+    assert reader_error([big]) == "the response head is larger than 64 KiB"  # refused before the end arrives
+    assert reader_error([big + b"\r\n\r\n"]) == "the response head is larger than 64 KiB"
+    head = b"HTTP/1.1 204 No Content\r\nX-Big: " + b"v" * (65536 - 35) + b"\r\n\r\n"  # 64 KiB to the last CRLF
+    assert run_reader([head])[0].done
+    trailers = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + many + b"X-Last: v\r\n\r\n"
+    assert reader_error([trailers]) == "the trailer section exceeds 64 KiB or 200 lines"
+
+
+@pytest.mark.parametrize(
+    "head, message",
+    [
+        (b"HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\n\r\n", "folded header line (obs-fold): b' folded'"),
+        (b"HTTP/1.1 200 OK\r\nX-A: 1\r\n\tfolded\r\n\r\n", "folded header line (obs-fold): b'\\tfolded'"),
+        (b"HTTP/2 200\r\n\r\n", "not an HTTP/1.x status line: b'HTTP/2 200'"),
+        (b"HTTP/1.1 20 OK\r\n\r\n", "not an HTTP/1.x status line: b'HTTP/1.1 20 OK'"),
+        (b"HTTP/1.1 099 Odd\r\n\r\n", "not an HTTP/1.x status line: b'HTTP/1.1 099 Odd'"),
+        (b"HTTP/1.1 2000 OK\r\n\r\n", "not an HTTP/1.x status line: b'HTTP/1.1 2000 OK'"),
+        (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "not an HTTP/1.x status line: b'SSH-2.0-OpenSSH_9.6'"),
+        (b"HTTP/1.1 200 OK\r\nX-A 1\r\n\r\n", "malformed header line: b'X-A 1'"),
+        (b"HTTP/1.1 200 OK\r\nX-A : 1\r\n\r\n", "malformed header line: b'X-A : 1'"),
+        (b"HTTP/1.1 200 OK\r\n: 1\r\n\r\n", "malformed header line: b': 1'"),
+        (b"HTTP/1.1 200 OK\r\nX-A: 1\r2\r\n\r\n", "invalid character in header b'X-A'"),
+        (b"HTTP/1.1 200 OK\r\nX-A: " + b"v" * 1000 + b"\r\nX B\r\n\r\n", "malformed header line: b'X B'"),
+        (b"<html>" + b"x" * 1000 + b"\r\n\r\n", "not an HTTP/1.x status line: b'<html>" + "x" * 34 + "'…"),
+    ],
+)
+def test_reader_rejects_malformed_heads(head, message):
+    assert reader_error([head]) == message
+
+
+def test_reader_errors_stick():
+    reader = venice._ResponseReader("GET")
+    reader.feed(b"HTTP/1.1 200 OK\r\nX A: 1\r\n\r\nHTTP/1.1 200 OK\r\n\r\n")  # the rest can't be trusted
+    for call in (reader.head, reader.head, reader.read):
+        with pytest.raises(venice._FramingError, match="^malformed header line: b'X A: 1'$"):
+            call()
+
+
+def test_reader_status_line_without_reason_and_latin1_values():
+    reader, head, _ = run_reader([b"HTTP/1.1 204\r\nX-Name: caf\xe9\r\n\r\n"])
+    assert head == (204, {"x-name": "caf\xe9"}) and reader.reusable
+
+
+def test_reader_decodes_a_block_of_many_chunks_in_one_read():
+    events = [b"data: {\"choices\":[{\"delta\":{\"content\":\"tok%d\"}}]}\n\n" % i for i in range(300)]
+    block = b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events)
+    reader = venice._ResponseReader("POST")
+    reader.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + block)
+    assert reader.head()[0] == 200
+    assert reader.read() == b"".join(events) and not reader.done
+    reader.feed(b"0\r\n\r\n")
+    assert (reader.read(), reader.done, reader.reusable) == (b"", True, True)
+
 ###############################################################################
 # Retry policy #################################################################
 ###############################################################################

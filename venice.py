@@ -2272,6 +2272,344 @@ def _is_stale(conn: Any) -> bool:
     return True
 
 
+# The async driver (issue 11) reads HTTP/1.1 over asyncio streams, which have no HTTP parser, so the
+# parser below does no I/O (the h11 way): the driver feeds it the blocks it reads and takes back the
+# head and the body. It follows RFC 9112 (HTTP/1.1 message syntax), cited by section.
+#
+#   head ──(1xx: skip, parse the next head)
+#     │
+#     ├─ HEAD / 204 / 304 / Content-Length: 0 ───────────────────────────► done
+#     ├─ Content-Length: N ───► "length" (count down N) ──────────────────► done
+#     ├─ Transfer-Encoding: …, chunked
+#     │      "size" ──► "data" ──► "crlf" ──► "size" … ──(size 0)──► "trailer" ──(empty line)──► done
+#     └─ other Transfer-Encoding, or no length at all ───► "close" ──(EOF)──► done (not reusable)
+_HEAD_LIMIT: Final = 64 * 1024  # bytes in one head (or one trailer section): a server can't make us buffer more
+_HEAD_LINES: Final = 200  # field lines in one head (or trailer section)
+_HEX_DIGITS: Final = b"0123456789abcdefABCDEF"
+#: RFC 9110 §5.6.2 ``tchar``: what a field name may be made of.
+_TCHARS: Final = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+class _FramingError(Exception):
+    """The response can't be read as HTTP/1.1 (malformed head, bad chunk size, conflicting lengths...).
+
+    ``str()`` is a short reason, safe to show: it never quotes more than 40 bytes of what the server sent.
+    """
+
+
+def _quote(data: Union[bytes, bytearray]) -> str:
+    """A short, printable excerpt of bytes the server sent, for an error message."""
+    return repr(bytes(data[:40])) + ("…" if len(data) > 40 else "")
+
+
+def _parse_head(block: bytes) -> tuple[int, int, dict[str, str]]:
+    """Parse a response head (without its final empty line) into (minor version, status, fields)."""
+    lines = block.split(b"\n")  # RFC 9112 §2.2: a recipient MAY take a bare LF as a line end
+    if len(lines) - 1 > _HEAD_LINES:
+        raise _FramingError(f"the response head has more than {_HEAD_LINES} header lines")
+    status_line = lines[0][:-1] if lines[0].endswith(b"\r") else lines[0]
+    # RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ]; some servers
+    # leave out the space before an empty reason, which costs nothing to accept.
+    code = status_line[9:12]
+    if (
+        not status_line.startswith(b"HTTP/1.")
+        or not status_line[7:8].isdigit()
+        or status_line[8:9] != b" "
+        or len(code) != 3
+        or not code.isdigit()
+        or status_line[12:13] not in (b"", b" ")
+        or code < b"100"
+    ):
+        raise _FramingError(f"not an HTTP/1.x status line: {_quote(status_line)}")
+    fields: dict[str, str] = {}
+    for line in lines[1:]:
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line[:1] in (b" ", b"\t"):
+            # RFC 9112 §5.2: obs-fold is deprecated; a user agent may reject it (we do: we never need it)
+            raise _FramingError(f"folded header line (obs-fold): {_quote(line)}")
+        name, colon, value = line.partition(b":")
+        # RFC 9112 §5.1: no whitespace between name and colon ("MUST reject"); names are tokens
+        if not colon or not name or name.translate(None, _TCHARS):
+            raise _FramingError(f"malformed header line: {_quote(line)}")
+        value = value.strip(b" \t")  # RFC 9112 §5.1: OWS around the value is not part of it
+        if b"\r" in value or b"\0" in value:  # RFC 9110 §5.5: CR and NUL are invalid in a value
+            raise _FramingError(f"invalid character in header {_quote(name)}")
+        key = name.decode("ascii").lower()
+        text = value.decode("latin-1")  # RFC 9110 §5.5: obs-text; http.client decodes the same way
+        # RFC 9110 §5.3: repeated fields combine as a comma-separated list, except Set-Cookie (§5.3 note)
+        fields[key] = f"{fields[key]}, {text}" if key in fields and key != "set-cookie" else text
+    return int(status_line[7:8]), int(code), fields
+
+
+def _content_length(value: str) -> int:
+    """The body length a Content-Length value gives (RFC 9110 §8.6), or ``_FramingError``."""
+    # A list of identical values ("5, 5", from a repeated field) is allowed; anything else is an
+    # invalid framing that a proxy in between may read differently (RFC 9112 §6.3 rule 5, smuggling).
+    values = {item.strip(" \t") for item in value.split(",")}
+    if len(values) != 1:
+        raise _FramingError(f"conflicting Content-Length values: {value[:40]!r}")
+    length = values.pop()
+    # isascii(): str.isdigit() also accepts "²" and other non-ASCII digits; 18 digits: int() of a
+    # huge string is slow (and refused above 4300 digits on 3.11+), and no body is that large.
+    if not (length.isascii() and length.isdigit()) or len(length) > 18:
+        raise _FramingError(f"invalid Content-Length: {value[:40]!r}")
+    return int(length)
+
+
+class _ResponseReader:
+    """One HTTP/1.1 response (RFC 9112), fed bytes as they arrive; does no I/O.
+
+    The driver calls ``feed(block)`` with each block it reads (``feed(b"")`` at EOF), ``head()`` until it
+    is not None, then ``read()`` for body bytes until ``done`` (``missing`` tells a truncated body).
+
+    Attributes:
+        done: The whole body has been returned by ``read()``.
+        reusable: ``done``, and the connection may carry another request.
+        missing: After EOF mid-body: the bytes still expected (Content-Length), or -1 for an unfinished
+            chunked body; else None.
+    """
+
+    def __init__(self, method: str) -> None:
+        self.done = False
+        self.missing: Optional[int] = None
+        self._head_only = method.upper() == "HEAD"  # RFC 9112 §6.3 rule 1: no body, whatever the fields say
+        self._buf = bytearray()
+        self._scan = 0  # where to resume looking for the end of the head
+        self._got_bytes = False
+        self._eof = False
+        self._head: Optional[tuple[int, dict[str, str]]] = None
+        self._state = "head"
+        self._left = 0  # body bytes still to come ("length") or of the current chunk ("data")
+        self._keep_alive = False
+        self._trailer_bytes = 0
+        self._trailer_lines = 0
+        self._error: Optional[_FramingError] = None
+
+    @property
+    def reusable(self) -> bool:
+        """Whether the connection may carry another request: the body ended by its framing, the server
+        allows it, and nothing arrived beyond the end of the response (stray bytes would be read as the
+        start of the next response: the connection is poisoned)."""
+        return self.done and self._keep_alive and not self._buf and not self._eof
+
+    def feed(self, data: bytes) -> None:
+        """Hand over bytes received from the server; ``b""`` means the server closed the connection."""
+        if data:
+            self._buf += data
+            self._got_bytes = True
+        else:
+            self._eof = True
+
+    def head(self) -> Optional[tuple[int, dict[str, str]]]:
+        """``(status, headers)`` once the head is complete, else None (header names are lower-case).
+
+        Raises:
+            _FramingError: The head is malformed or too large, or the connection closed before its end.
+        """
+        if self._error is not None:
+            raise self._error
+        if self._head is None:
+            try:
+                self._parse()
+            except _FramingError as err:
+                self._error = err  # the stream can't be resynchronised: every later call fails the same way
+                raise
+        return self._head
+
+    def _parse(self) -> None:
+        buf = self._buf
+        while True:
+            # The head ends with an empty line (RFC 9112 §2.1), CRLF or bare LF (§2.2).
+            lf_lf = buf.find(b"\n\n", self._scan)
+            lf_crlf = buf.find(b"\n\r\n", self._scan)
+            if lf_lf < 0 and lf_crlf < 0:
+                if len(buf) > _HEAD_LIMIT:
+                    raise _FramingError(f"the response head is larger than {_HEAD_LIMIT // 1024} KiB")
+                if self._eof:
+                    if not self._got_bytes:
+                        raise _FramingError("no response")
+                    raise _FramingError("the connection closed before the response head was complete")
+                self._scan = max(0, len(buf) - 2)  # the end marker may straddle this block and the next
+                return
+            if lf_crlf < 0 or 0 <= lf_lf < lf_crlf:
+                end, skip = lf_lf, 2
+            else:
+                end, skip = lf_crlf, 3
+            if end > _HEAD_LIMIT:
+                raise _FramingError(f"the response head is larger than {_HEAD_LIMIT // 1024} KiB")
+            block = bytes(buf[:end])
+            del buf[: end + skip]
+            self._scan = 0
+            minor, status, fields = _parse_head(block)
+            if status < 200:
+                # RFC 9110 §15.2: interim responses (100 Continue, 103 Early Hints) precede the final
+                # one and have no body (RFC 9112 §6.3 rule 1). 101 would switch protocols, which we
+                # never ask for, so the bytes after it are not HTTP/1.1.
+                if status == 101:
+                    raise _FramingError("101 Switching Protocols, but no protocol switch was asked for")
+                continue
+            self._frame(minor, status, fields)
+            self._head = (status, fields)
+            return
+
+    def _frame(self, minor: int, status: int, fields: dict[str, str]) -> None:
+        """Choose how the body is delimited (RFC 9112 §6.3) and whether the connection stays open (§9.3)."""
+        tokens = {token.strip(" \t").lower() for token in fields.get("connection", "").split(",")}
+        # §9.3: HTTP/1.1 is persistent unless "close"; HTTP/1.0 only with "keep-alive" (§C.2.2)
+        keep_alive = "close" not in tokens and (minor != 0 or "keep-alive" in tokens)
+        transfer = fields.get("transfer-encoding")
+        length = fields.get("content-length")
+        size = None if length is None else _content_length(length)  # §6.3 rule 5: invalid → error
+        if self._head_only or status in (204, 304):  # §6.3 rules 1 and 2 (HEAD, 204, 304)
+            self._state = "done"
+        elif transfer is not None:
+            codings = [coding.strip(" \t").lower() for coding in transfer.split(",")]
+            if codings[-1] == "chunked":  # §6.3 rule 4: chunked last → chunked framing
+                self._state = "size"
+                # §6.3 rule 3: with Content-Length too, chunked wins, but the message "ought to be handled
+                # as an error" (request smuggling / response splitting): never reuse that connection.
+                keep_alive = keep_alive and size is None
+            else:  # §6.3 rule 4: in a response, any other transfer coding → read until close
+                self._state = "close"
+                keep_alive = False
+            # §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing: close afterwards
+            keep_alive = keep_alive and minor != 0
+        elif size is not None:  # §6.3 rule 6
+            self._state = "length" if size else "done"
+            self._left = size
+        else:  # §6.3 rule 8: no length → the body is everything up to the close
+            self._state = "close"
+            keep_alive = False
+        self._keep_alive = keep_alive
+        self.done = self._state == "done"
+
+    def read(self) -> bytes:
+        """The body bytes available so far, with the transfer coding removed (``b""`` if none yet).
+
+        After EOF mid-body, returns what is left of the buffered body and sets ``missing``; the call
+        after that raises.
+
+        Raises:
+            _FramingError: Malformed chunked framing, or the connection closed before the body's end.
+        """
+        if self._error is not None:
+            raise self._error
+        if self.done or self.head() is None:
+            return b""
+        if self.missing is not None:
+            if self.missing >= 0:
+                self._error = _FramingError(f"the connection closed with {self.missing} bytes of the body missing")
+            else:
+                self._error = _FramingError("the connection closed before the end of the chunked body")
+            raise self._error
+        buf = self._buf
+        state = self._state
+        if state == "length":
+            take = min(self._left, len(buf))
+            data = bytes(buf[:take])
+            del buf[:take]
+            self._left -= take
+            self.done = not self._left
+        elif state == "close":
+            data = bytes(buf)
+            buf.clear()
+            self.done = self._eof  # §6.3 rule 8: the close is the end
+        else:
+            try:
+                data = self._read_chunked()
+            except _FramingError as err:
+                self._error = err
+                raise
+        if self._eof and not self.done:
+            self.missing = self._left if state == "length" else -1
+        return data
+
+    def _read_chunked(self) -> bytes:
+        """Decode as many chunks as the buffer holds (RFC 9112 §7.1), joined once."""
+        # One pass over the buffer with an index, one slice per chunk and one join: the async stream
+        # benchmark sends each SSE event as its own chunk, so this loop is the hot path.
+        buf = self._buf
+        end = len(buf)
+        pos = 0
+        parts = []
+        state = self._state
+        left = self._left
+        try:
+            while True:
+                if state == "data":
+                    take = min(left, end - pos)
+                    if not take:
+                        break
+                    parts.append(buf[pos : pos + take])
+                    pos += take
+                    left -= take
+                    if left:
+                        break
+                    state = "crlf"
+                if state == "crlf":  # §7.1: chunk-data CRLF (a bare LF accepted, §2.2)
+                    if buf.startswith(b"\r\n", pos):
+                        pos += 2
+                    elif buf.startswith(b"\n", pos):
+                        pos += 1
+                    elif pos == end or (pos + 1 == end and buf[pos] == 13):
+                        break  # the line end is still on its way
+                    else:
+                        raise _FramingError(f"missing CRLF after chunk data: {_quote(buf[pos : pos + 10])}")
+                    state = "size"
+                if state == "size":  # §7.1: chunk-size [ chunk-ext ] CRLF, chunk-ext = *( BWS ";" … )
+                    nl = buf.find(b"\n", pos)
+                    if nl < 0:
+                        if end - pos > _HEAD_LIMIT:
+                            raise _FramingError(f"chunk size line longer than {_HEAD_LIMIT // 1024} KiB")
+                        break
+                    semi = buf.find(b";", pos, nl)
+                    digits = buf[pos : nl if semi < 0 else semi].rstrip(b" \t\r")
+                    # strip() leaves nothing iff every byte is a hex digit (no "0x", "+", "_" or spaces,
+                    # which int(…, 16) would take); 16 digits are far beyond any real chunk.
+                    if not digits or len(digits) > 16 or digits.strip(_HEX_DIGITS):
+                        raise _FramingError(f"bad chunk size line: {_quote(buf[pos:nl])}")
+                    pos = nl + 1
+                    left = int(digits, 16)
+                    if not left:
+                        state = "trailer"
+                        continue
+                    stop = pos + left
+                    if buf.startswith(b"\r\n", stop):  # the usual case: the whole chunk is here
+                        parts.append(buf[pos:stop])
+                        pos = stop + 2
+                        left = 0
+                        continue
+                    state = "data"
+                    continue
+                if state == "trailer":  # §7.1.2: trailer fields until an empty line; we use none of them
+                    nl = buf.find(b"\n", pos)
+                    if nl < 0:
+                        if end - pos + self._trailer_bytes > _HEAD_LIMIT:
+                            raise _FramingError(f"the trailer section is larger than {_HEAD_LIMIT // 1024} KiB")
+                        break
+                    if nl == pos or (nl == pos + 1 and buf[pos] == 13):
+                        pos = nl + 1
+                        state = "done"
+                        self.done = True
+                        break
+                    self._trailer_bytes += nl + 1 - pos
+                    self._trailer_lines += 1
+                    pos = nl + 1
+                    if self._trailer_bytes > _HEAD_LIMIT or self._trailer_lines > _HEAD_LINES:
+                        raise _FramingError(
+                            f"the trailer section exceeds {_HEAD_LIMIT // 1024} KiB or {_HEAD_LINES} lines"
+                        )
+                    continue
+        finally:
+            self._state = state
+            self._left = left
+            del buf[:pos]
+        if not parts:
+            return b""
+        return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+
+
 ###############################################################################
 # Retry policy ################################################################
 ###############################################################################
