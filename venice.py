@@ -39,7 +39,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs import time; annotations are strings (PEP 563) anyway
     import http.client
     import ssl
-    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import (
+        AsyncGenerator,
+        AsyncIterator,
+        Callable,
+        Generator,
+        Iterable,
+        Iterator,
+        Mapping,
+        Sequence,
+    )
     from typing import Any, Final, Optional, Union
 
     JSON = Any  # a decoded JSON value
@@ -2610,6 +2619,362 @@ class _ResponseReader:
         return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
 
 
+# The async driver's transport: the same pool rules over asyncio streams, framing by _ResponseReader.
+
+
+class _AsyncConn:
+    """One asyncio stream connection, whose reads time out by aborting it (a timer per read, no task:
+    ``asyncio.wait_for`` costs a task per call before 3.12)."""
+
+    __slots__ = ("reader", "writer", "loop", "expired", "since")
+
+    def __init__(self, reader: Any, writer: Any) -> None:
+        import asyncio
+
+        self.reader, self.writer, self.loop = reader, writer, asyncio.get_running_loop()
+        self.expired = False
+        self.since = 0.0  # when it went back to the pool
+
+    def _expire(self) -> None:
+        self.expired = True
+        self.writer.transport.abort()  # the pending read ends at once
+
+    async def recv(self, seconds: float, timeouts: _Timeouts) -> bytes:
+        """Up to 64 KiB as soon as any arrives; ``b""`` at EOF. Raises ``APIConnectionError``."""
+        timer = self.loop.call_later(seconds, self._expire) if seconds < _MAX_WAIT else None
+        try:
+            data: bytes = await self.reader.read(65536)
+        except OSError as exc:
+            if not self.expired:
+                raise _conn_error(
+                    f"the connection broke while reading the response ({_describe(exc)})", _SENT
+                ) from None
+            data = b""
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if self.expired:
+            if timeouts.deadline is not None and time.monotonic() >= timeouts.deadline - 0.001:
+                raise _conn_error("the call's deadline passed", _SENT, timeout=True)
+            raise _conn_error(f"no data from the server for {seconds:g} s", _SENT, timeout=True)
+        return data
+
+    def stale(self) -> bool:
+        """The server closed it, or sent bytes nobody asked for, while it was idle in the pool (the loop
+        has read whatever arrived: a TLS session ticket is handled below the stream, unseen here)."""
+        reader = self.reader
+        return bool(self.writer.is_closing() or reader.at_eof() or reader.exception() or reader._buffer)
+
+    def close(self) -> None:
+        if not self.loop.is_closed():  # (a dead loop's transports can't be touched; see _LoopPool)
+            self.writer.transport.abort()
+
+
+class _LoopPool:
+    """The idle connections and the concurrency limit of one event loop."""
+
+    def __init__(self, max_concurrency: Optional[int]) -> None:
+        import asyncio
+
+        self.idle: dict[tuple[str, str, int], list[_AsyncConn]] = {}
+        self.limit: Any = asyncio.Semaphore(max_concurrency) if max_concurrency else None
+        self.keeper: Any = None
+
+    async def start(self) -> None:
+        """Close this pool's connections when the loop shuts down: ``asyncio.run`` (and most runners)
+        close every async generator of a loop before closing it, while it can still run callbacks."""
+
+        async def keeper() -> AsyncGenerator[None, None]:
+            try:
+                yield
+            finally:
+                self.close()
+
+        self.keeper = keeper()
+        await self.keeper.__anext__()  # (the loop's firstiter hook now knows it)
+
+    def checkout(self, key: tuple[str, str, int], limit: float) -> Optional[_AsyncConn]:
+        idle = self.idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if time.monotonic() - conn.since <= limit and not conn.stale():
+                return conn
+            conn.close()
+        return None
+
+    def checkin(self, key: tuple[str, str, int], conn: _AsyncConn, most: int) -> None:
+        idle = self.idle.setdefault(key, [])
+        if len(idle) < most:
+            conn.since = time.monotonic()
+            idle.append(conn)
+        else:
+            conn.close()
+
+    def close(self) -> None:
+        conns = [c for idle in self.idle.values() for c in idle]
+        self.idle.clear()
+        for conn in conns:
+            conn.close()
+
+
+class _AsyncExchange:
+    """One request on one checked-out asyncio connection: the response head read, the body not.
+
+    A failed or cancelled read closes the connection, so no half-read response goes back to the pool.
+    ``close`` (and ``abort``, its alias: there are no threads here) are plain calls.
+    """
+
+    def __init__(
+        self, pool: _AsyncTransport, key: Any, conn: _AsyncConn, reader: _ResponseReader, timeouts: _Timeouts
+    ) -> None:
+        self.pool, self.key, self.conn, self.reader, self.timeouts = pool, key, conn, reader, timeouts
+        status, self.headers = reader.head() or (0, {})  # (called once the head is complete)
+        self.status: int = status
+        self.gunzip = _gunzip_for(self.headers)
+        self.body = b""
+        self.timeout = timeouts.read
+        self.open = True
+        self.slot: Any = None  # the max_concurrency semaphore, held until the response is done
+
+    def set_timeout(self, seconds: float) -> None:
+        self.timeout = seconds
+
+    async def read1(self) -> bytes:
+        """The body as soon as any is available (gzip decoded); ``b""`` at the end (conn released)."""
+        reader = self.reader
+        try:
+            while self.open:
+                data = reader.read()
+                if data:
+                    if self.gunzip is None:
+                        return data
+                    data = self.gunzip.decode(data)
+                    if data:
+                        return data
+                elif reader.done:
+                    if self.gunzip is not None:
+                        self.gunzip.end()
+                    self.release()
+                else:
+                    reader.feed(await self.conn.recv(self.timeout, self.timeouts))
+            return b""
+        except _FramingError as err:
+            self.close()
+            raise _conn_error(f"the connection broke while reading the response ({err})", _SENT) from None
+        except BaseException:  # a timeout, a reset, a cancelled task
+            self.close()
+            raise
+
+    async def read_all(self) -> bytes:
+        parts: list[bytes] = []
+        while True:
+            if self.timeouts.deadline is not None:
+                self.set_timeout(self.timeouts.left(self.timeouts.read))
+            block = await self.read1()
+            if not block:
+                return b"".join(parts)
+            parts.append(block)
+
+    def release(self) -> None:
+        """Back to the pool if the response ended by its framing and the server keeps the connection."""
+        if self.open:
+            self.open = False
+            self._free()
+            if self.reader.reusable:
+                self.pool.checkin(self.key, self.conn)
+            else:
+                self.conn.close()
+
+    def close(self) -> None:
+        """Drop the connection: a half-read response must never go back to the pool."""
+        if self.open:
+            self.open = False
+            self._free()
+            self.conn.close()
+
+    abort = close
+
+    def _free(self) -> None:
+        slot, self.slot = self.slot, None
+        if slot is not None:
+            slot.release()
+
+    def __del__(self) -> None:  # a stream dropped unread: its slot and connection are given back
+        if self.open:
+            self.close()
+
+
+class _AsyncTransport(_Transport):
+    """The keep-alive pool of ``AsyncVeniceClient`` over asyncio streams, one per event loop: a
+    connection never leaves the loop that made it. Idle ones are closed when their loop shuts down
+    (see ``_LoopPool.start``), by ``close()``, or when found stale or idle too long; before closing a
+    loop by hand (without ``shutdown_asyncgens``), ``await client.close()``. ``max_concurrency``
+    bounds the calls in flight per loop (a stream holds its place until it ends or is closed).
+    """
+
+    def __init__(
+        self, config: Config, environ: Optional[Mapping[str, str]], trust_env: bool, max_concurrency: Optional[int]
+    ) -> None:
+        super().__init__(config, environ, trust_env)
+        import weakref
+
+        self.loops: Any = weakref.WeakKeyDictionary()  # event loop -> _LoopPool
+        self.max_concurrency = max_concurrency
+
+    def checkin(self, key: Any, conn: Any) -> None:
+        pool = self.loops.get(conn.loop)
+        if pool is None or conn.loop.is_closed():
+            conn.close()
+        else:
+            pool.checkin(key, conn, self.MAX_IDLE)
+
+    def close(self) -> None:
+        for pool in list(self.loops.values()):
+            pool.close()
+
+    def forget(self) -> None:
+        self.loops.clear()  # (a forked child never uses its parent's connections)
+
+    async def asend(self, req: _Request) -> _AsyncExchange:
+        """Send one request and read the response head. Raises ``APIConnectionError``."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        pool = self.loops.get(loop)
+        if pool is None:
+            pool = self.loops[loop] = _LoopPool(self.max_concurrency)
+            await pool.start()
+        if pool.limit is not None:
+            await pool.limit.acquire()
+        try:
+            ex = await self._asend(pool, req)
+        except BaseException:
+            if pool.limit is not None:
+                pool.limit.release()
+            raise
+        ex.slot = pool.limit
+        return ex
+
+    async def _asend(self, pool: _LoopPool, req: _Request) -> _AsyncExchange:
+        key = (req.scheme, req.host, req.port)
+        proxy = self.proxy_for(req.scheme, req.host)
+        data = self._encode(req, proxy)
+        conn = pool.checkout(key, self.idle_limit)
+        while True:
+            reused = conn is not None
+            if conn is None:
+                conn = await self.aconnect(req, proxy)
+            reader = _ResponseReader(req.method)
+            try:
+                conn.writer.write(data)
+                while reader.head() is None:
+                    reader.feed(await conn.recv(req.timeouts.left(req.timeouts.read), req.timeouts))
+            except BaseException as exc:
+                conn.close()
+                unanswered = isinstance(exc, _FramingError) and str(exc) == "no response"
+                if unanswered or (isinstance(exc, APIConnectionError) and not isinstance(exc, APITimeoutError)):
+                    if reused and req.resend:
+                        conn = None  # a pooled connection that died unseen: once more, on a fresh one
+                        continue
+                    if unanswered or "connection broke" in str(exc):
+                        raise _conn_error(f"{req.host} closed the connection without answering", _SENT) from None
+                if isinstance(exc, APITimeoutError):
+                    raise _conn_error(
+                        f"no response from {req.host} within {req.timeouts.read:g} s", _SENT, timeout=True
+                    ) from None
+                if isinstance(exc, _FramingError):
+                    raise _conn_error(f"the request to {req.host} failed ({exc})", _SENT) from None
+                raise
+            return _AsyncExchange(self, key, conn, reader, req.timeouts)
+
+    def _encode(self, req: _Request, proxy: Optional[_Proxy]) -> bytes:
+        """The request's bytes: request line, headers (checked once, pre-encoded) and body."""
+        target, headers = req.target, req.headers
+        if proxy is not None and req.scheme == "http":  # plain-http proxies take the absolute URL
+            target = f"http://{req.host}:{req.port}{target}"
+            if proxy.auth:
+                headers = {**headers, "Proxy-Authorization": proxy.auth}
+        head, has_host, has_encoding = self.head(headers)
+        lines = [f"{req.method} {target} HTTP/1.1".encode("ascii")]
+        if not has_host:
+            host = f"[{req.host}]" if ":" in req.host else req.host
+            default = 443 if req.scheme == "https" else 80
+            lines.append(f"Host: {host}{'' if req.port == default else f':{req.port}'}".encode("idna"))
+        if not has_encoding:
+            lines.append(b"Accept-Encoding: identity")
+        lines.append(head)
+        if req.content is not None or req.method in ("POST", "PUT", "PATCH"):
+            lines.append(b"Content-Length: %d" % len(req.content or b""))
+        lines.append(b"")
+        lines.append(req.content or b"")
+        return b"\r\n".join(lines)
+
+    async def aconnect(self, req: _Request, proxy: Optional[_Proxy]) -> _AsyncConn:
+        import asyncio
+
+        host, port = req.host, req.port
+        where = f"the proxy {proxy.host}:{proxy.port}" if proxy else f"{host}:{port}"
+        seconds = req.timeouts.left(req.timeouts.connect)
+        ctx = self.context() if req.scheme == "https" else None
+        if proxy is not None and ctx is not None:
+            opening: Any = self._tunnel(proxy, host, port, ctx)
+        else:
+            address = (proxy.host, proxy.port) if proxy else (host, port)
+            opening = asyncio.open_connection(*address, ssl=ctx, server_hostname=host if ctx else None)
+        try:
+            reader, writer = await asyncio.wait_for(opening, seconds)
+        except asyncio.TimeoutError:  # (before OSError: since 3.11 it is TimeoutError, an OSError)
+            raise _conn_error(f"timed out connecting to {where} after {seconds:g} s", _CONNECT, timeout=True) from None
+        except OSError as exc:
+            hint = None
+            if type(exc).__name__ == "SSLCertVerificationError":
+                hint = "set SSL_CERT_FILE or ca_file= if you use a private certificate authority"
+            if proxy and str(exc).startswith("Tunnel connection failed"):
+                raise _conn_error(f"{where} refused to connect to {host}:{port} ({exc})", _CONNECT) from None
+            raise _conn_error(f"could not connect to {where} ({_describe(exc)})", _CONNECT, hint=hint) from None
+        conn = _AsyncConn(reader, writer)
+        if req.scheme == "http" and not _is_loopback_address(writer.get_extra_info("peername")[0]):
+            conn.close()  # (see _Transport.connect)
+            raise ConfigError(
+                f"{host} resolved to a non-loopback address; refusing to send the API key over plain http://. "
+                "Use https://, or a loopback address such as 127.0.0.1"
+            )
+        self.connections_opened += 1
+        return conn
+
+    @staticmethod
+    async def _tunnel(proxy: _Proxy, host: str, port: int, ctx: ssl.SSLContext) -> Any:
+        """CONNECT through an http proxy on a plain socket, then TLS over it: asyncio streams have no
+        ``start_tls`` before 3.11, but ``open_connection(sock=…, ssl=…)`` works on every version."""
+        import asyncio
+        import socket
+
+        loop = asyncio.get_running_loop()
+        family, kind, proto, _, address = (await loop.getaddrinfo(proxy.host, proxy.port, type=socket.SOCK_STREAM))[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, address)
+            auth = f"Proxy-Authorization: {proxy.auth}\r\n" if proxy.auth else ""
+            await loop.sock_sendall(
+                sock, f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}\r\n".encode()
+            )
+            reply = b""
+            while b"\r\n\r\n" not in reply:  # (the proxy sends nothing after its head until TLS begins)
+                data = await loop.sock_recv(sock, 4096)
+                if not data or len(reply) > 65536:
+                    raise OSError("the proxy closed the connection while answering CONNECT")
+                reply += data
+            status = reply.split(b"\r\n", 1)[0].split(None, 2)
+            if len(status) < 2 or status[1] != b"200":
+                text = b" ".join(status[1:]).decode("latin-1", "replace")
+                raise OSError(f"Tunnel connection failed: {text}")
+            return await asyncio.open_connection(sock=sock, ssl=ctx, server_hostname=host)
+        except BaseException:
+            sock.close()
+            raise
+
+
 ###############################################################################
 # Retry policy ################################################################
 ###############################################################################
@@ -2927,9 +3292,9 @@ class _StreamState:
     ``ChatStream`` so that the generator does not refer back to the stream: a dropped stream is then
     freed (and its connection closed) at once, not later by the cycle collector."""
 
-    def __init__(self, exchange: _Exchange, meta: ResponseMeta, idle_timeout: float) -> None:
+    def __init__(self, exchange: Union[_Exchange, _AsyncExchange], meta: ResponseMeta, idle_timeout: float) -> None:
         self.meta = meta
-        self._ex = exchange
+        self._ex: Any = exchange  # an _Exchange, or an _AsyncExchange whose read1() is awaited
         self._idle = idle_timeout
         self._texts: dict[int, list[str]] = {}
         self._reasonings: dict[int, list[str]] = {}
@@ -2969,6 +3334,25 @@ class _StreamState:
                 if out is None:
                     return
                 yield from out
+        except Exception as exc:
+            err = self._failure(exc)
+            if err is not None:
+                raise err from None
+        finally:
+            if not self.done:
+                self._ex.close()
+
+    async def _arun(self, which: int) -> AsyncGenerator[Any, None]:
+        """``_run`` for AsyncChatStream: yields element ``which`` of each pair (0 chunk, 1 text), if any."""
+        try:
+            while True:
+                self._arm()
+                out = self._step(await self._ex.read1())
+                if out is None:
+                    return
+                for item in out:
+                    if item[which]:
+                        yield item[which]
         except Exception as exc:
             err = self._failure(exc)
             if err is not None:
@@ -3157,34 +3541,11 @@ class _StreamState:
                 self._texts.setdefault(index, []).append(text)
 
 
-class ChatStream:
-    """A streamed chat completion. Iterate it for the text as it arrives::
+class _StreamResult:
+    """What a stream has assembled so far; ``ChatStream`` and ``AsyncChatStream`` read it the same way."""
 
-        with client.chat.complete(messages, model=m, stream=True) as stream:
-            for text in stream:
-                print(text, end="", flush=True)
-        print(stream.usage, stream.finish_reason)
-
-    After the loop it holds the assembled result: ``text``, ``reasoning``, ``tool_calls``,
-    ``finish_reason``, ``usage``, ``meta`` and ``response`` (a ``ChatResponse``). ``chunks()``
-    iterates the raw chunk objects instead of text. Iteration happens once.
-
-    Timeouts: ``timeout`` is the longest wait for an event that carries data; keep-alive comments
-    (``: ping``) do not reset it, so a server that only pings cannot hold the call open forever.
-    A ``deadline`` bounds the whole call, stream included, whatever arrives.
-
-    Failures keep what was received in ``.partial``: an in-band error event or an end before
-    ``[DONE]`` (unless every choice had finished) raises ``StreamError``, a reset raises
-    ``APIConnectionError``, silence raises ``APITimeoutError``. A truncated answer never looks whole.
-
-    Closing (``close()``, leaving the ``with`` block, or dropping an abandoned stream) closes the
-    connection rather than returning a half-read response to the pool.
-    """
-
-    def __init__(self, exchange: _Exchange, meta: ResponseMeta, idle_timeout: float) -> None:
-        self.meta = meta
-        self._s = _StreamState(exchange, meta, idle_timeout)
-        self._gen: Generator[tuple[dict[str, Any], Optional[str]], None, None] = self._s._run()
+    meta: ResponseMeta
+    _s: _StreamState
 
     @property
     def usage(self) -> Optional[CompletionUsage]:
@@ -3195,30 +3556,6 @@ class ChatStream:
     def done(self) -> bool:
         """True once the stream ended completely (``[DONE]``, or every choice finished)."""
         return self._s.done
-
-    # -- iteration -----------------------------------------------------------------------------
-
-    def __iter__(self) -> Iterator[str]:
-        # C-level iteration (no Python frame per delta). The empty islice only keeps this stream
-        # alive while its iterator is in use, so a temporary stream is not closed under the loop.
-        return chain(filter(None, map(_second, self._gen)), islice((self,), 0))
-
-    def parts(self) -> Iterator[tuple[str, str]]:
-        """Iterate ``("reasoning", text)`` and ``("text", text)`` pieces of the first choice as they
-        arrive (reasoning from ``reasoning_content`` or a ``<think>`` block)."""
-        seen = 0
-        for _chunk, text in self._gen:
-            reasoning = self._s._reasonings.get(0) or self._s._thinks.get(0) or ()
-            while seen < len(reasoning):
-                yield "reasoning", reasoning[seen]
-                seen += 1
-            if text:
-                yield "text", text
-
-    def chunks(self) -> Iterator[ChatCompletionChunk]:
-        """Iterate the raw ``chat.completion.chunk`` objects (``choices: []`` usage chunk included)."""
-        self._s.objects = True  # from now on chunks are decoded straight into AttrDicts
-        return chain(map(_first, self._gen), islice((self,), 0))  # see __iter__
 
     # -- the assembled result ------------------------------------------------------------------
 
@@ -3252,11 +3589,8 @@ class ChatStream:
         """Same as ``text``: what has been received so far."""
         return self.text
 
-    @property
-    def response(self) -> ChatResponse:
-        """The whole answer as a ``ChatResponse`` (reads the rest of the stream first)."""
-        for _ in self._gen:
-            pass
+    def _assemble(self) -> ChatResponse:
+        """The answer so far as a ``ChatResponse``."""
         self._s._flush()
         choices = []
         for index in sorted(set(self._s._finish) | set(self._s._texts) | set(self._s._tools)):
@@ -3275,6 +3609,70 @@ class ChatStream:
         result = ChatResponse(body)
         result.meta = self.meta
         return result
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} model={self._s._head.get('model')!r} done={self.done} chars={len(self.text)}>"
+
+
+class ChatStream(_StreamResult):
+    """A streamed chat completion. Iterate it for the text as it arrives::
+
+        with client.chat.complete(messages, model=m, stream=True) as stream:
+            for text in stream:
+                print(text, end="", flush=True)
+        print(stream.usage, stream.finish_reason)
+
+    After the loop it holds the assembled result: ``text``, ``reasoning``, ``tool_calls``,
+    ``finish_reason``, ``usage``, ``meta`` and ``response`` (a ``ChatResponse``). ``chunks()``
+    iterates the raw chunk objects instead of text. Iteration happens once.
+
+    Timeouts: ``timeout`` is the longest wait for an event that carries data; keep-alive comments
+    (``: ping``) do not reset it, so a server that only pings cannot hold the call open forever.
+    A ``deadline`` bounds the whole call, stream included, whatever arrives.
+
+    Failures keep what was received in ``.partial``: an in-band error event or an end before
+    ``[DONE]`` (unless every choice had finished) raises ``StreamError``, a reset raises
+    ``APIConnectionError``, silence raises ``APITimeoutError``. A truncated answer never looks whole.
+
+    Closing (``close()``, leaving the ``with`` block, or dropping an abandoned stream) closes the
+    connection rather than returning a half-read response to the pool.
+    """
+
+    def __init__(self, exchange: _Exchange, meta: ResponseMeta, idle_timeout: float) -> None:
+        self.meta = meta
+        self._s = _StreamState(exchange, meta, idle_timeout)
+        self._gen: Generator[tuple[dict[str, Any], Optional[str]], None, None] = self._s._run()
+
+    # -- iteration -----------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[str]:
+        # C-level iteration (no Python frame per delta). The empty islice only keeps this stream
+        # alive while its iterator is in use, so a temporary stream is not closed under the loop.
+        return chain(filter(None, map(_second, self._gen)), islice((self,), 0))
+
+    def parts(self) -> Iterator[tuple[str, str]]:
+        """Iterate ``("reasoning", text)`` and ``("text", text)`` pieces of the first choice as they
+        arrive (reasoning from ``reasoning_content`` or a ``<think>`` block)."""
+        seen = 0
+        for _chunk, text in self._gen:
+            reasoning = self._s._reasonings.get(0) or self._s._thinks.get(0) or ()
+            while seen < len(reasoning):
+                yield "reasoning", reasoning[seen]
+                seen += 1
+            if text:
+                yield "text", text
+
+    def chunks(self) -> Iterator[ChatCompletionChunk]:
+        """Iterate the raw ``chat.completion.chunk`` objects (``choices: []`` usage chunk included)."""
+        self._s.objects = True  # from now on chunks are decoded straight into AttrDicts
+        return chain(map(_first, self._gen), islice((self,), 0))  # see __iter__
+
+    @property
+    def response(self) -> ChatResponse:
+        """The whole answer as a ``ChatResponse`` (reads the rest of the stream first)."""
+        for _ in self._gen:
+            pass
+        return self._assemble()
 
     # -- closing -------------------------------------------------------------------------------
 
@@ -3304,8 +3702,54 @@ class ChatStream:
         except Exception:
             pass
 
-    def __repr__(self) -> str:
-        return f"<ChatStream model={self._s._head.get('model')!r} done={self.done} chars={len(self.text)}>"
+
+class AsyncChatStream(_StreamResult):
+    """A streamed chat completion from ``AsyncVeniceClient``: ``async for text in stream``, or
+    ``async for chunk in stream.chunks()``; then ``text``, ``reasoning``, ``tool_calls``,
+    ``finish_reason``, ``usage``, ``meta`` and ``response`` as for ``ChatStream``.
+
+    ``async with stream:`` or ``await stream.aclose()`` closes it. Cancelling the task that iterates
+    closes the connection at once and lets ``CancelledError`` through. Failures are those of
+    ``ChatStream``, with what was received in ``.partial``.
+    """
+
+    def __init__(self, exchange: _AsyncExchange, meta: ResponseMeta, idle_timeout: float) -> None:
+        self.meta = meta
+        self._s = _StreamState(exchange, meta, idle_timeout)
+        self._gen: Optional[AsyncGenerator[Any, None]] = None
+
+    def _iterate(self, which: int) -> AsyncGenerator[Any, None]:
+        if self._gen is None:  # iteration happens once: text or chunks, whichever comes first
+            self._gen = self._s._arun(which)
+        return self._gen
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._iterate(1)
+
+    def chunks(self) -> AsyncIterator[ChatCompletionChunk]:
+        """Iterate the raw ``chat.completion.chunk`` objects (``choices: []`` usage chunk included)."""
+        self._s.objects = True
+        return self._iterate(0)
+
+    @property
+    def response(self) -> ChatResponse:
+        """The answer as a ``ChatResponse``: whole once the loop has ended."""
+        return self._assemble()
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection (closed, unless the stream had ended)."""
+        if self._gen is not None:
+            await self._gen.aclose()
+        if not self._s.done:
+            self._s._ex.close()
+
+    close = aclose
+
+    async def __aenter__(self) -> AsyncChatStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
 
 def normalize_stop(stop: Union[str, Sequence[str], None]) -> Optional[list[str]]:
@@ -4012,6 +4456,104 @@ class VeniceClient(_BaseClient):
         return _ChunkStream(stream, usage)
 
 
+class AsyncVeniceClient(_BaseClient):
+    """The asyncio client: the same arguments, configuration, namespaces and behaviour as
+    ``VeniceClient``, awaited::
+
+        async with venice.AsyncVeniceClient() as client:
+            r = await client.chat.complete("Hi", model="venice-uncensored")
+            async for text in await client.chat.complete("Tell me a story", model=m, stream=True):
+                print(text, end="")
+
+    Calls return ``ChatResponse`` / ``ModelList`` / … as the sync client does; ``stream=True`` gives an
+    ``AsyncChatStream`` and ``request(..., stream=True)`` an ``AsyncRawResponse``. No thread is started:
+    requests go over asyncio streams, one keep-alive pool per event loop (a client may be used from
+    several loops, one after another or at once, and never hands a connection from one to another).
+    Cancelling a call's task closes its connection and lets ``CancelledError`` through;
+    ``asyncio.wait_for`` and ``asyncio.timeout`` work around any call.
+
+    Args:
+        api_key, **kwargs: As for ``VeniceClient``; ``sleep`` must be awaitable (default ``asyncio.sleep``),
+            and ``transport`` an object with ``async asend(request)`` such as ``MockTransport``.
+        max_concurrency: At most this many calls in flight per event loop (a stream counts until it
+            ends or is closed); the others wait their turn. ``None``: no limit.
+    """
+
+    def __init__(self, api_key: Optional[str] = None, *, max_concurrency: Optional[int] = None, **kwargs: Any) -> None:
+        if max_concurrency is not None and (not _is_number(max_concurrency, whole=True) or max_concurrency < 1):
+            raise ConfigError(f"max_concurrency must be a whole number >= 1, got {max_concurrency!r}")
+        self._max_concurrency = max_concurrency
+        super().__init__(api_key, **kwargs)
+
+    def _new_transport(self, config: Config, environ: Optional[Mapping[str, str]], trust_env: bool) -> Any:
+        return _AsyncTransport(config, environ, trust_env, self._max_concurrency)
+
+    def _default_sleep(self) -> Callable[[float], Any]:
+        import asyncio  # (15–26 ms: loaded with the first async client, never by `import venice`)
+
+        return asyncio.sleep
+
+    async def __aenter__(self) -> AsyncVeniceClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the pooled connections (of every event loop). The client still works afterwards."""
+        self._transport.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Optional[Mapping[str, Any]] = None,
+        stream: bool = False,
+        headers: Optional[Mapping[str, str]] = None,
+        timeout: Optional[float] = None,
+        deadline: Optional[float] = None,
+    ) -> Any:
+        """``VeniceClient.request``, awaited; ``stream=True`` gives an ``AsyncRawResponse``."""
+        return await self._run(_request_plan(self, method, path, json, params, headers, stream, timeout, deadline))
+
+    # -- the async driver ------------------------------------------------------------------------
+
+    async def _run(self, plan: Generator[Any, Any, _R]) -> _R:
+        """``VeniceClient._run``, awaiting the sends and the sleeps."""
+        value: Any = None
+        while True:
+            try:
+                action = plan.send(value)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            if action.__class__ is float:
+                await self._sleep(action)
+                value = None
+            else:
+                value = await self._exchange(action)
+
+    async def _exchange(self, req: _Request) -> Union[_AsyncExchange, APIConnectionError]:
+        """``VeniceClient._exchange``, awaited."""
+        try:
+            ex = await self._transport.asend(req)
+            if not (req.stream and 200 <= ex.status < 300 and req.expect in ex.headers.get("content-type", "")):
+                ex.body = await ex.read_all()
+            return ex  # type: ignore[no-any-return]
+        except APIConnectionError as err:
+            return err
+
+    def _raw_response(self, ex: _AsyncExchange, meta: ResponseMeta) -> AsyncRawResponse:
+        return AsyncRawResponse(ex, meta)
+
+    def _chat_stream(self, ex: _AsyncExchange, meta: ResponseMeta, idle: float) -> AsyncChatStream:
+        return AsyncChatStream(ex, meta, idle)
+
+    def _chunk_stream(self, stream: AsyncChatStream, usage: bool) -> _AsyncChunkStream:
+        return _AsyncChunkStream(stream, usage)
+
+
 # The request path (issue 11): every call is written once, as a *plan* that does no I/O. A plan is a
 # generator that yields what it needs done and is sent the outcome; a driver carries it out
 # (``VeniceClient._run`` with http.client, ``AsyncVeniceClient._run`` with asyncio):
@@ -4219,6 +4761,50 @@ class RawResponse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class AsyncRawResponse:
+    """``RawResponse`` for ``AsyncVeniceClient``: ``async for block in r.iter_bytes()``,
+    ``await r.read()``, ``await r.aclose()`` (or ``async with``). A cancelled read closes the connection.
+
+    Attributes:
+        status_code: HTTP status. headers: Lower-case names. meta: ``ResponseMeta``.
+    """
+
+    def __init__(self, exchange: _AsyncExchange, meta: ResponseMeta) -> None:
+        self._ex = exchange
+        self.status_code = exchange.status
+        self.headers = exchange.headers
+        self.meta = meta
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        """Yield the body in blocks as they arrive."""
+        try:
+            while True:
+                block = await self._ex.read1()
+                if not block:
+                    return
+                yield block
+        finally:
+            self._ex.close()
+
+    async def read(self) -> bytes:
+        """The whole (remaining) body."""
+        return b"".join([block async for block in self.iter_bytes()])
+
+    def close(self) -> None:
+        """Stop reading; the connection is closed unless the body was read to the end."""
+        self._ex.close()
+
+    async def aclose(self) -> None:
+        """Same as ``close()``, for ``await``."""
+        self._ex.close()
+
+    async def __aenter__(self) -> AsyncRawResponse:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._ex.close()
 
 
 def _data(body: Any, kind: type, what: str) -> Any:
@@ -4754,6 +5340,42 @@ class _ChunkStream:
         self.close()
 
 
+class _AsyncChunkStream:
+    """``_ChunkStream`` for ``AsyncOpenAI``, like openai's ``AsyncStream``: ``async for chunk in …``,
+    ``await stream.close()``, ``async with``."""
+
+    def __init__(self, stream: AsyncChatStream, include_usage: bool = True) -> None:
+        self.stream = stream
+        #: The chunk without choices that was kept back (``None`` if none came or it was yielded).
+        self.usage_chunk: Optional[ChatCompletionChunk] = None
+        self._include = include_usage
+
+    async def _chunks(self) -> AsyncGenerator[ChatCompletionChunk, None]:
+        async for chunk in self.stream.chunks():
+            if self._include or chunk.get("choices") or "error" in chunk:
+                yield chunk
+            else:
+                self.usage_chunk = chunk
+
+    @property
+    def usage(self) -> Optional[CompletionUsage]:
+        """Token counts from Venice's final chunk, or ``None`` until it arrives."""
+        return self.stream.usage
+
+    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
+        return self._chunks()
+
+    async def close(self) -> None:
+        """Stop reading and release the connection."""
+        await self.stream.aclose()
+
+    async def __aenter__(self) -> _AsyncChunkStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
 def _asks_for_usage(body: Mapping[str, Any]) -> bool:
     """Whether an openai-style request asked for the usage chunk (``stream_options.include_usage``)."""
     options = body.get("stream_options")
@@ -4811,7 +5433,32 @@ class Embeddings:
         return response  # type: ignore[no-any-return]
 
 
-class OpenAI(VeniceClient):
+class _OpenAIArguments:
+    """openai's constructor arguments, for ``OpenAI`` and ``AsyncOpenAI``."""
+
+    def __init__(
+        self,
+        *,
+        api_key: Optional[str] = None,
+        base_url: Optional[str] = None,
+        timeout: Optional[float] = None,
+        max_retries: Optional[int] = None,
+        default_headers: Optional[Mapping[str, str]] = None,
+        organization: Optional[str] = None,
+        project: Optional[str] = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(  # type: ignore[call-arg]  # (VeniceClient or AsyncVeniceClient, by the MRO)
+            api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            **kwargs,
+        )
+
+
+class OpenAI(_OpenAIArguments, VeniceClient):
     """A drop-in for ``openai.OpenAI`` that talks to Venice: code written for the openai SDK's chat,
     streaming, tool-calling, model and embedding calls runs unchanged after ``from venice import OpenAI``.
 
@@ -4827,26 +5474,17 @@ class OpenAI(VeniceClient):
         **kwargs: Passed to ``VeniceClient``.
     """
 
-    def __init__(
-        self,
-        *,
-        api_key: Optional[str] = None,
-        base_url: Optional[str] = None,
-        timeout: Optional[float] = None,
-        max_retries: Optional[int] = None,
-        default_headers: Optional[Mapping[str, str]] = None,
-        organization: Optional[str] = None,
-        project: Optional[str] = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            default_headers=default_headers,
-            **kwargs,
-        )
+
+class AsyncOpenAI(_OpenAIArguments, AsyncVeniceClient):
+    """A drop-in for ``openai.AsyncOpenAI``: ``await client.chat.completions.create(...)``,
+    ``async for chunk in await client.chat.completions.create(..., stream=True)``,
+    ``await client.models.list()``, ``await client.embeddings.create(...)``, openai's exception names.
+
+    Args:
+        api_key, base_url, timeout, max_retries, default_headers: As for ``openai.AsyncOpenAI``.
+        organization, project: Accepted and ignored.
+        **kwargs: Passed to ``AsyncVeniceClient`` (``max_concurrency`` among them).
+    """
 
 
 class _LegacyChatCompletion:
