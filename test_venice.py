@@ -1890,6 +1890,49 @@ def test_max_retries_zero_turns_retries_off(fake):
     assert sleeps == [] and len(fake.requests) == 1
 
 
+def test_an_exhausted_rate_limit_is_waited_for_in_both_clients_and_a_429_retry_after_wins(fake):
+    import asyncio
+
+    now = [1_700_000_000.0]
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    async def asleep(seconds):
+        sleep(seconds)
+
+    limits = [("x-ratelimit-remaining-requests", "0"), ("x-ratelimit-reset-requests", "1700000005")]
+    answer = {"choices": [{"message": {"content": "ok"}}]}
+    fake.script += [lambda h: h._send(200, answer, headers=limits)] * 2
+    with venice.VeniceClient(KEY, base_url=fake.url, clock=lambda: now[0], sleep=sleep) as c:
+        assert c.chat.complete("a", model="m").text == "ok"
+        assert c.chat.complete("b", model="m").text == "ok"  # waited for the reset instead of a 429
+        assert c.chat.complete("c", model="m").text == "Echo: c"  # the reset has passed: no wait
+    assert sleeps == [5.0]
+
+    async def run():
+        client = venice.AsyncVeniceClient(KEY, base_url=fake.url, clock=lambda: now[0], sleep=asleep)
+        async with client:
+            await client.chat.complete("a", model="m")
+            await client.chat.complete("b", model="m")
+
+    sleeps.clear()
+    now[0] = 1_700_000_000.0
+    fake.script += [lambda h: h._send(200, answer, headers=limits)]
+    asyncio.run(run())
+    assert sleeps == [5.0]
+    # A 429's Retry-After is Venice's own answer: it wins over the reset headers it carries.
+    sleeps.clear()
+    now[0] = 1_700_000_000.0
+    far = [("Retry-After", "2"), ("x-ratelimit-remaining-requests", "0"), ("x-ratelimit-reset-requests", "1700000050")]
+    fake.script += [lambda h: h._send(429, {"error": "Rate limit exceeded"}, headers=far)]
+    with venice.VeniceClient(KEY, base_url=fake.url, clock=lambda: now[0], sleep=sleep) as c:
+        assert c.chat.complete("d", model="m").text == "Echo: d"
+    assert sleeps == [2.0]
+
+
 ###############################################################################
 # Streaming: the SSE parser ####################################################
 ###############################################################################
@@ -2753,6 +2796,107 @@ def test_client_embeddings_with_venices_default_embedding_model_looked_up_once(f
     fake.get_script.append(lambda h: h._send(200, {"data": {}}))
     with venice.VeniceClient(KEY, base_url=fake.url) as c, pytest.raises(venice.ConfigError, match="no default embedding model"):
         c.embeddings.create("x")
+
+
+def test_mock_transport_answers_both_clients_with_the_same_behaviour_as_sockets():
+    import asyncio
+    import gzip
+
+    def handler(request):
+        body = json.loads(request.content) if request.content else None
+        if request.method == "GET":
+            return 200, {"Content-Type": "application/json", "Content-Encoding": "gzip"}, gzip.compress(
+                json.dumps({"data": FAKE_MODELS}).encode()
+            )
+        if body["messages"][0]["content"] == "fail":
+            return 429, {"Retry-After": "1", "CF-RAY": "ray-1"}, b'{"error": "Rate limit exceeded"}'
+        if body.get("stream"):
+            return 200, {"Content-Type": "text/event-stream"}, iter([_sse(_chunk("Hel")), _sse(_chunk("lo", finish="stop")), b"data: [DONE]\n\n"])
+        return 200, {"Content-Type": "application/json"}, json.dumps({"choices": [{"message": {"content": request.url}}]}).encode()
+
+    async def ahandler(request):
+        return handler(request)
+
+    sleeps = []
+    mock = venice.MockTransport(handler)
+    c = venice.VeniceClient(KEY, transport=mock, max_retries=1, sleep=sleeps.append)
+    assert c.chat.complete("x", model="m").text == "https://api.venice.ai/api/v1/chat/completions"
+    assert list(c.chat.complete("x", model="m", stream=True)) == ["Hel", "lo"]
+    assert [m.id for m in c.models.list()] == ["venice-uncensored", "zai-org-glm-5-2"]  # gzip decoded
+    with pytest.raises(venice.RateLimitError) as info:
+        c.chat.complete("fail", model="m")
+    assert (info.value.request_id, sleeps, len(mock.requests)) == ("ray-1", [1.0], 5)  # retried once, as over sockets
+    assert mock.requests[0].headers["Authorization"] == f"Bearer {KEY}" and mock.requests[0].method == "POST"
+    assert KEY not in repr(mock.requests[0].headers)
+
+    async def run():
+        a = venice.AsyncVeniceClient(KEY, transport=venice.MockTransport(ahandler), max_retries=0)
+        r = await a.chat.complete("x", model="m")
+        stream = await a.chat.complete("x", model="m", stream=True)
+        texts = [t async for t in stream]
+        models = await a.models.list()
+        with pytest.raises(venice.RateLimitError):
+            await a.chat.complete("fail", model="m")
+        return r.text, texts, len(models), stream.finish_reason
+
+    assert asyncio.run(run()) == ("https://api.venice.ai/api/v1/chat/completions", ["Hel", "lo"], 2, "stop")
+
+
+def test_mock_transport_network_failures_and_bad_replies():
+    def reset_mid_stream():
+        yield _sse(_chunk("so far"))
+        raise venice.APIConnectionError("the connection broke while reading the response")
+
+    replies = [lambda r: (200, {"Content-Type": "text/event-stream"}, reset_mid_stream()), lambda r: "nonsense"]
+
+    def handler(request):
+        if request.method == "GET":
+            raise venice.APIConnectionError("down")
+        return replies.pop(0)(request)
+
+    sleeps = []
+    c = venice.VeniceClient(KEY, transport=venice.MockTransport(handler), sleep=sleeps.append, random=lambda: 0.0)
+    with pytest.raises(venice.APIConnectionError) as info:
+        list(c.chat.complete("x", model="m", stream=True))
+    assert info.value.partial == "so far"
+    with pytest.raises(venice.InvalidRequestError, match="must return \\(status, headers, body\\)"):
+        c.chat.complete("x", model="m")
+    with pytest.raises(venice.APIConnectionError, match="down"):
+        c.models.list()
+    assert sleeps == [0.5, 1.0]  # a GET is safe to re-send
+
+
+def test_arun_tool_calls_awaits_async_tools_and_runs_plain_ones():
+    import asyncio
+
+    async def weather(city: str) -> dict:
+        await asyncio.sleep(0)
+        return {"city": city, "sky": "clear"}
+
+    def shout(text: str) -> str:
+        return text.upper()
+
+    async def broken() -> str:
+        raise RuntimeError("no")
+
+    calls = [
+        venice.ToolCall("c1", "weather", '{"city": "Paris"}'),
+        venice.ToolCall("c2", "shout", '{"text": "hi"}'),
+        venice.ToolCall("c3", "broken", "{}"),
+        venice.ToolCall("c4", "weather", "{not json"),
+        venice.ToolCall("c5", "missing", "{}"),
+    ]
+    messages = asyncio.run(venice.arun_tool_calls(calls, [weather, shout, broken]))
+    assert [m["content"] for m in messages] == [
+        '{"city": "Paris", "sky": "clear"}',
+        "HI",
+        "Error: RuntimeError: no",
+        messages[3]["content"],
+        "Error: there is no tool named 'missing'",
+    ]
+    assert messages[3]["content"].startswith("Error: InvalidRequestError: tool call 'weather' has invalid JSON")
+    assert [m["tool_call_id"] for m in messages] == ["c1", "c2", "c3", "c4", "c5"]
+    assert venice.run_tool_calls(calls[1:2], [shout]) == [{"role": "tool", "tool_call_id": "c2", "content": "HI"}]
 
 
 ###############################################################################

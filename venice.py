@@ -3966,7 +3966,52 @@ def run_tool_calls(
     Raises:
         InvalidRequestError: A function in a list has no usable tool name (a lambda).
     """
-    if isinstance(calls, (ChatResponse, ChatStream)):
+    plan = _tool_runs(calls, functions)
+    outcome: Any = None
+    while True:
+        try:
+            fn, args = plan.send(outcome)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        try:
+            outcome = True, fn(**args)
+        except Exception as exc:
+            outcome = False, exc
+
+
+async def arun_tool_calls(
+    calls: Any, functions: Union[Mapping[str, Callable[..., Any]], Iterable[Callable[..., Any]]]
+) -> list[dict[str, Any]]:
+    """``run_tool_calls`` for async code: awaits tool functions that are coroutine functions (or return
+    awaitables) and runs plain ones, one call after another in the model's order.
+
+    Args:
+        calls, functions: As for ``run_tool_calls`` (an ``AsyncChatStream`` too).
+    Returns:
+        The ``tool`` messages to append, as ``run_tool_calls`` does.
+    Raises:
+        InvalidRequestError: A function in a list has no usable tool name (a lambda).
+    """
+    plan = _tool_runs(calls, functions)
+    outcome: Any = None
+    while True:
+        try:
+            fn, args = plan.send(outcome)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        try:
+            result = fn(**args)
+            outcome = True, (await result) if hasattr(result, "__await__") else result
+        except Exception as exc:
+            outcome = False, exc
+
+
+def _tool_runs(
+    calls: Any, functions: Union[Mapping[str, Callable[..., Any]], Iterable[Callable[..., Any]]]
+) -> Generator[tuple[Callable[..., Any], dict[str, Any]], tuple[bool, Any], list[dict[str, Any]]]:
+    """The tool messages for ``calls``, as a plan: it yields ``(function, arguments)`` and is sent
+    ``(True, result)`` or ``(False, exception)``; the sync and async runners only call (and await)."""
+    if isinstance(calls, (ChatResponse, _StreamResult)):
         items: list[ToolCall] = calls.tool_calls or []
     elif isinstance(calls, dict):
         items = [ToolCall.from_dict(c) for c in calls.get("tool_calls") or ()]
@@ -3981,10 +4026,16 @@ def run_tool_calls(
         if fn is None:
             content = f"Error: there is no tool named {call.name!r}"
         else:
+            ok: bool
+            result: Any
             try:
-                result = fn(**call.args)
-            except Exception as exc:
-                content = f"Error: {type(exc).__name__}: {exc}"
+                args = call.args
+            except InvalidRequestError as exc:  # the model wrote invalid JSON
+                ok, result = False, exc
+            else:
+                ok, result = yield fn, args
+            if not ok:
+                content = f"Error: {type(result).__name__}: {result}"
             else:
                 try:
                     content = result if isinstance(result, str) else json.dumps(result, default=str)
@@ -4115,6 +4166,7 @@ class _BaseClient:
         self._clock = clock or time.time
         self._random = random
         self._failures: list[float] = []
+        self._limited_until = 0.0  # (client clock) when an exhausted rate limit resets; see _note_limits
         self._failures_lock = threading.Lock()
         self._user_agent = f"venice.py/{__version__} Python/{sys.version_info[0]}.{sys.version_info[1]}"
         self._header_cache: dict[tuple[bool, bool, bool], dict[str, str]] = {}
@@ -4185,6 +4237,16 @@ class _BaseClient:
             value = cls(value)
             value.meta = meta
         return value
+
+    def _note_limits(self, headers: Mapping[str, str]) -> None:
+        """Remember when a rate limit that has run out resets (``x-ratelimit-remaining-*: 0``), so that
+        later calls, from any thread or task, wait for it instead of collecting 429s (which count towards
+        Venice's key block). Shared by both clients: the plan reads ``_limited_until`` before each send."""
+        for kind in ("requests", "tokens"):
+            if headers.get(f"x-ratelimit-remaining-{kind}", "").strip() == "0":
+                reset = _reset_time(headers.get(f"x-ratelimit-reset-{kind}"), self._clock())
+                if reset is not None and reset > self._limited_until:
+                    self._limited_until = reset
 
     def _fail(self) -> int:
         """Record a failed request; return how many failed within the policy's window."""
@@ -4554,6 +4616,109 @@ class AsyncVeniceClient(_BaseClient):
         return _AsyncChunkStream(stream, usage)
 
 
+class MockTransport:
+    """A transport that answers from a function instead of the network, to test code that calls Venice
+    (the role of httpx's ``MockTransport``), or to record and replay traffic::
+
+        def handler(request):
+            assert request.url.endswith("/chat/completions")
+            return 200, {"Content-Type": "application/json"}, b'{"choices": [...]}'
+
+        client = venice.VeniceClient(api_key="test", transport=venice.MockTransport(handler))
+
+    Everything above the transport behaves as over sockets: retries, errors, redirects, streams,
+    metadata, gzip (a ``Content-Encoding: gzip`` body is decoded).
+
+    Args:
+        handler: Called with each request, an object with ``.method``, ``.url``, ``.headers`` and
+            ``.content`` (the body, bytes or ``None``), and returns ``(status, headers, body)``: headers a
+            mapping, body ``bytes`` or an iterable of ``bytes`` blocks (a stream, e.g. server-sent events).
+            For ``AsyncVeniceClient`` it may be a coroutine function. Raise ``APIConnectionError`` to act
+            out a network failure after the request was sent (a block iterator may raise it mid-body).
+
+    Attributes:
+        requests: Every request handled so far, in order.
+    """
+
+    def __init__(self, handler: Callable[[Any], Any]) -> None:
+        self.handler = handler
+        self.requests: list[_Request] = []
+
+    def send(self, request: _Request) -> _MockExchange:
+        """Answer a request (the sync client's call)."""
+        self.requests.append(request)
+        return _MockExchange(request, self.handler(request))
+
+    async def asend(self, request: _Request) -> _AsyncMockExchange:
+        """Answer a request (the async client's call), awaiting the handler if it is a coroutine."""
+        self.requests.append(request)
+        reply = self.handler(request)
+        if hasattr(reply, "__await__"):
+            reply = await reply
+        return _AsyncMockExchange(request, reply)
+
+    def close(self) -> None:
+        """Nothing to close (a client calls it when it closes)."""
+
+
+class _MockExchange:
+    """A ``MockTransport`` reply, read as an ``_Exchange`` is."""
+
+    def __init__(self, request: _Request, reply: Any) -> None:
+        try:
+            status, headers, body = reply
+        except (TypeError, ValueError):
+            raise InvalidRequestError(
+                f"a MockTransport handler must return (status, headers, body), not {reply!r:.80}"
+            ) from None
+        self.status = int(status)
+        self.headers = {str(k).lower(): str(v) for k, v in dict(headers or {}).items()}
+        self.timeouts = request.timeouts
+        self.gunzip = _gunzip_for(self.headers)
+        self.body = b""
+        self._blocks: Iterator[bytes] = iter([bytes(body)] if isinstance(body, (bytes, bytearray)) else body)
+
+    def set_timeout(self, seconds: float) -> None:
+        pass  # a handler answers at once
+
+    def _next(self) -> bytes:
+        """The next block of the body (gzip decoded); ``b""`` at the end."""
+        for block in self._blocks:
+            data = bytes(block)
+            if self.gunzip is not None and data:
+                data = self.gunzip.decode(data)
+            if data:
+                return data
+        gunzip, self.gunzip = self.gunzip, None
+        if gunzip is not None:
+            gunzip.end()
+        return b""
+
+    def read1(self) -> bytes:
+        return self._next()
+
+    def read_all(self) -> bytes:
+        return b"".join(iter(self._next, b""))
+
+    def close(self) -> None:
+        close = getattr(self._blocks, "close", None)
+        self._blocks = iter(())
+        if close is not None:
+            close()  # a generator's finally runs, as a server sees a client leave
+
+    release = abort = close
+
+
+class _AsyncMockExchange(_MockExchange):
+    """``_MockExchange`` for the async client: the same reads, awaited."""
+
+    async def read1(self) -> bytes:  # type: ignore[override]
+        return self._next()
+
+    async def read_all(self) -> bytes:  # type: ignore[override]
+        return b"".join(iter(self._next, b""))
+
+
 # The request path (issue 11): every call is written once, as a *plan* that does no I/O. A plan is a
 # generator that yields what it needs done and is sent the outcome; a driver carries it out
 # (``VeniceClient._run`` with http.client, ``AsyncVeniceClient._run`` with asyncio):
@@ -4585,6 +4750,9 @@ def _send_plan(
     while True:
         error: VeniceError
         rheaders: dict[str, str] = {}
+        wait = client._limited_until - client._clock()
+        if 0 < wait <= policy.max_retry_after:  # a rate limit ran out: wait for its reset, not for 429s
+            yield float(wait)
         ex = yield req
         if isinstance(ex, APIConnectionError):
             if getattr(ex, "_stage", _SENT) != _CONNECT and not (req.resend or policy.retry_unsafe):
@@ -4594,9 +4762,11 @@ def _send_plan(
             error = ex
         else:
             status = ex.status
+            rheaders = ex.headers
+            if not (status == 429 and ("retry-after" in rheaders or "retry-after-ms" in rheaders)):
+                client._note_limits(rheaders)  # (a 429's Retry-After is Venice's own answer: it wins)
             if 200 <= status < 300:
                 return ex
-            rheaders = ex.headers
             location = rheaders.get("location")
             if 300 <= status < 400 and location:
                 req = client._redirect(req, status, location, ex)
