@@ -871,6 +871,9 @@ def test_a_key_pasted_into_the_port_is_never_echoed():
         err = info.value
         assert str(err) == "base_url can't be used: its port is not a number from 0 to 65535"
         assert err.__context__ is None and err.__cause__ is None  # urllib's text quoted the port
+    with pytest.raises(venice.ConfigError) as info:  # urllib quotes a bracketed host too
+        venice.load_config(api_key="other-key-1234567890", base_url=f"https://[{KEY}]/api/v1", env_file=False, environ={})
+    assert KEY not in str(info.value) and "brackets are for IPv6 addresses" in str(info.value)
 
 
 def test_oversized_settings_files_are_refused_with_a_warning(tmp_path):
@@ -1331,6 +1334,7 @@ def test_abort_after_release_leaves_the_pooled_connection_alone(fake):
         raw._ex.abort()  # mid-response: the connection is shut, and never goes back to the pool
         with contextlib.suppress(venice.APIConnectionError):
             raw.read()  # (what http.client had buffered may still come out)
+        assert c._transport.idle.get(("http", "127.0.0.1", fake.server_port), []) == []  # not pooled
         assert len(c.models.list()) == 2 and c._transport.connections_opened == 2
 
 
@@ -1460,6 +1464,36 @@ def test_the_key_is_in_no_local_of_the_request_path(fake):
                     assert KEY not in shown and KEY.encode() not in frame.f_locals.values(), frame.f_code.co_name
             err = err.__context__
         assert frames >= 3
+
+
+def test_the_key_never_goes_over_http_to_a_peer_that_is_not_loopback(fake):
+    import asyncio
+
+    class FarPeer(venice._Transport):  # as if 127.0.0.1's name had resolved elsewhere (no packet leaves)
+        peer = staticmethod(lambda sock: "192.0.2.1")
+
+    class AsyncFarPeer(venice._AsyncTransport):
+        peer = staticmethod(lambda writer: "192.0.2.1")
+
+    config = venice.load_config(api_key=KEY, base_url=fake.url, env_file=False, environ={})
+    with venice.VeniceClient(config=config, transport=FarPeer(config, {})) as c:
+        with pytest.raises(venice.ConfigError, match="resolved to a non-loopback address; refusing to send the API key"):
+            c.chat.complete("x", model="m")
+
+    async def run():
+        client = venice.AsyncVeniceClient(config=config, transport=AsyncFarPeer(config, {}, True, None))
+        with pytest.raises(venice.ConfigError, match="resolved to a non-loopback address"):
+            await client.chat.complete("x", model="m")
+
+    asyncio.run(run())
+    assert fake.requests == []
+
+
+def test_a_deadline_gone_before_connecting_does_not_claim_the_request_may_have_been_processed(fake):
+    with venice.VeniceClient(KEY, base_url=fake.url) as c, pytest.raises(venice.APITimeoutError) as info:
+        c.chat.complete("x", model="m", deadline=0)
+    assert "deadline passed" in str(info.value) and "not sent again" not in str(info.value)
+    assert fake.requests == []
 
 
 def test_loopback_is_decided_by_the_peer_address():

@@ -582,14 +582,12 @@ def _check_base_url(url: Any, key: Optional[str] = None) -> str:
         problem = "its port is not a number from 0 to 65535"
         parts.port  # noqa: B018 - raises ValueError for a bad port
         problem = None
-    except ValueError as err:
-        # urllib's port message quotes the port, and a key pasted there would be echoed: never show it
-        problem = problem or f"it is not a valid URL: {err}"
-        shown = "(hidden: it has an @)" if "@" in url else shown  # it may hold a password
+    except ValueError:
+        # urllib's text quotes parts of the URL (the port, a host in brackets), where a key may have been
+        # pasted: neither it nor the URL is shown
+        problem = problem or ("it is not a valid URL" + (" (brackets are for IPv6 addresses)" if "[" in url else ""))
     if problem is not None:  # raised here, not in the except block: no __context__ keeps urllib's text
-        if problem.startswith("its port"):
-            raise ConfigError(f"base_url can't be used: {problem}")
-        raise ConfigError(f"base_url {shown} can't be used: {problem}")
+        raise ConfigError(f"base_url can't be used: {problem}")  # (not shown: a key may be pasted in it)
     if "@" in parts.netloc:  # before any message that shows the URL
         raise ConfigError("base_url must not contain credentials; pass api_key instead")
     if parts.query or parts.fragment or url.endswith(("?", "#")):
@@ -1775,13 +1773,14 @@ class _Timeouts:
         self.read = read
         self.deadline = None if deadline is None else time.monotonic() + deadline
 
-    def left(self, limit: float) -> float:
-        """``limit``, shortened to what is left of the deadline (raises once it has passed)."""
+    def left(self, limit: float, stage: str = _SENT) -> float:
+        """``limit``, shortened to what is left of the deadline (raises once it has passed; ``stage``
+        says whether anything may have been sent by then)."""
         if self.deadline is None:
             return limit
         rest = self.deadline - time.monotonic()
         if rest <= 0:
-            raise _conn_error("the call's deadline passed", _SENT, timeout=True)
+            raise _conn_error("the call's deadline passed", stage, timeout=True)
         return min(limit, rest)
 
 
@@ -2051,6 +2050,13 @@ class _Transport:
             self.heads[items] = entry
         return entry
 
+    @staticmethod
+    def peer(sock: Any) -> str:
+        """The address a connection reached: what decides whether the key may go over plain http://
+        (a socket, or an asyncio stream writer)."""
+        name = sock.get_extra_info("peername") if hasattr(sock, "get_extra_info") else sock.getpeername()
+        return str(name[0])
+
     def proxy_for(self, scheme: str, host: str) -> Optional[_Proxy]:
         if not self.trust_env or _is_loopback(host):  # the key would travel to the proxy, in clear for http://
             return None
@@ -2106,7 +2112,7 @@ class _Transport:
         import http.client
         import socket
 
-        seconds = timeouts.left(timeouts.connect)
+        seconds = timeouts.left(timeouts.connect, _CONNECT)
         target_host, target_port = (proxy.host, proxy.port) if proxy else (host, port)
         # A failure names what we failed to reach: the proxy, when there is one.
         where = f"the proxy {proxy.host}:{proxy.port}" if proxy else f"{host}:{port}"
@@ -2131,7 +2137,7 @@ class _Transport:
             if proxy and str(exc).startswith("Tunnel connection failed"):
                 raise _conn_error(f"{where} refused to connect to {host}:{port} ({exc})", _CONNECT) from None
             raise _conn_error(f"could not connect to {where} ({_describe(exc)})", _CONNECT, hint=hint) from None
-        if scheme == "http" and not _is_loopback_address(conn.sock.getpeername()[0]):
+        if scheme == "http" and not _is_loopback_address(self.peer(conn.sock)):
             # http:// is allowed for loopback names only, but a name is not an address: whatever
             # `foo.localhost` resolves to, the key goes in clear text only to a loopback peer.
             conn.close()
@@ -2914,7 +2920,7 @@ class _AsyncTransport(_Transport):
 
         host, port = req.host, req.port
         where = f"the proxy {proxy.host}:{proxy.port}" if proxy else f"{host}:{port}"
-        seconds = req.timeouts.left(req.timeouts.connect)
+        seconds = req.timeouts.left(req.timeouts.connect, _CONNECT)
         ctx = self.context() if req.scheme == "https" else None
         if proxy is not None and ctx is not None:
             opening: Any = self._tunnel(proxy, host, port, ctx)
@@ -2933,7 +2939,7 @@ class _AsyncTransport(_Transport):
                 raise _conn_error(f"{where} refused to connect to {host}:{port} ({exc})", _CONNECT) from None
             raise _conn_error(f"could not connect to {where} ({_describe(exc)})", _CONNECT, hint=hint) from None
         conn = _AsyncConn(reader, writer)
-        if req.scheme == "http" and not _is_loopback_address(writer.get_extra_info("peername")[0]):
+        if req.scheme == "http" and not _is_loopback_address(self.peer(writer)):
             conn.close()  # (see _Transport.connect)
             raise ConfigError(
                 f"{host} resolved to a non-loopback address; refusing to send the API key over plain http://. "
@@ -5989,7 +5995,14 @@ class _LocalProxy:
             if self._lookup is None:
                 # Its own client, from the same settings: no retries (this is not the client's
                 # request and must not multiply it) and a short timeout.
-                self._lookup = VeniceClient(config=self.client.config, max_retries=0, timeout=_LIMIT_LOOKUP_TIMEOUT)
+                pool = self.client._transport  # (its proxy and certificate settings, as the client's own)
+                self._lookup = VeniceClient(
+                    config=self.client.config,
+                    max_retries=0,
+                    timeout=_LIMIT_LOOKUP_TIMEOUT,
+                    environ=getattr(pool, "environ", None) if getattr(pool, "own_environ", False) else None,
+                    trust_env=getattr(pool, "trust_env", True),
+                )
             lookup = self._lookup
         limits: Optional[dict[str, Optional[int]]] = None
         try:
@@ -6086,8 +6099,9 @@ class _LocalProxy:
             out: list[bytes] = []
             for event, text, _id, _retry in decoder.feed(block):
                 finished = finished or text == "[DONE]"
-                # (parsed only when it may be such a chunk: "choices": [] or no choices at all)
-                maybe = text[:1] == "{" and ("[]" in text or '"choices"' not in text)
+                # (parsed only when it may be such a chunk: one whose choices do not plainly open a list
+                # with an object, as Venice writes them: `"choices":[{`; spacing or null is parsed)
+                maybe = text[:1] == "{" and '"choices":[{' not in text
                 if not usage and maybe and not self._has_choices(text):
                     continue
                 head = b"" if event == "message" else b"event: " + event.encode() + b"\n"
@@ -7034,7 +7048,9 @@ def _rewrite_credentials(path: str, key: Optional[str]) -> bool:
             lines = fh.read().splitlines()
     except FileNotFoundError:
         lines = []
-    kept = [ln for ln in lines if not ln.strip().removeprefix("export ").lstrip().startswith("VENICE_API_KEY")]
+    kept = [
+        ln for ln in lines if ln.strip().removeprefix("export ").lstrip().partition("=")[0].strip() != "VENICE_API_KEY"
+    ]
     had_key = len(kept) != len(lines)
     if key is None and not had_key:
         return False
