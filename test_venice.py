@@ -3688,6 +3688,10 @@ def test_proxy_forwards_the_usage_chunk_only_when_asked(fake):
         "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
     }  # fmt: skip
     assert _posts(fake)[-1][3]["stream_options"] == {"include_usage": True}
+    # However the choices are spelt (spaces, null), a chunk without any is held back
+    for spelling in (b'"choices": [ ]', b'"choices":null'):
+        fake.script.append(stream_reply(ev(_chunk("a", finish="stop")), b'data: {"id":"x",' + spelling + b',"usage":{}}\n\n', b"data: [DONE]\n\n"))
+        assert [json.loads(e)["choices"][0]["delta"].get("content") for e in events({**LETTA_BODY, "stream": True})[:-1]] == ["a"]
 
 
 def test_proxy_passes_a_non_stream_answer_to_a_stream_request_as_it_is(fake):
@@ -4170,10 +4174,12 @@ def test_cli_auth_set_says_the_key_was_not_saved(fake, fake_env, tmp_path):
 def test_cli_auth_clear_keeps_a_file_with_other_lines(fake_env, tmp_path):
     path = tmp_path / "config" / "venice" / "credentials"
     path.parent.mkdir(parents=True)
-    path.write_text(f"VENICE_MODEL=m\n\nVENICE_API_KEY={KEY}\n")
+    path.write_text(f"VENICE_MODEL=m\n\nexport VENICE_API_KEY = {KEY}\nVENICE_API_KEY_BACKUP=old\n")
     path.chmod(0o600)
     code, out, _ = run_cli(["auth", "clear"], fake_env)
-    assert code == 0 and out == f"removed the API key from {path}\n" and path.read_text() == "VENICE_MODEL=m\n\n"
+    assert code == 0 and out == f"removed the API key from {path}\n"
+    assert path.read_text() == "VENICE_MODEL=m\n\nVENICE_API_KEY_BACKUP=old\n"  # only the key's own line goes
+    path.write_text("VENICE_MODEL=m\n\n")
     path.write_text(f"\nVENICE_API_KEY={KEY}\n\n")  # blank lines are nothing
     assert run_cli(["auth", "clear"], fake_env)[0] == 0 and not path.exists()
     code, out, _ = run_cli(["auth", "clear"], fake_env)
