@@ -290,14 +290,15 @@ def fake_env(fake, monkeypatch, tmp_path):
 
 def test_all_is_pinned_and_documented():
     assert venice.__all__ == [
-        "AttrDict", "ChatResponse", "ChatStream", "Config", "Model", "ModelList", "RawResponse", "ResponseMeta",
-        "RetryPolicy", "ServerSentEvent", "ToolCall", "VeniceClient", "chat", "credentials_path", "estimate_tokens",
+        "AsyncChatStream", "AsyncRawResponse", "AsyncVeniceClient",
+        "AttrDict", "ChatResponse", "ChatStream", "Config", "MockTransport", "Model", "ModelList", "RawResponse", "ResponseMeta",
+        "RetryPolicy", "ServerSentEvent", "ToolCall", "VeniceClient", "arun_tool_calls", "chat", "credentials_path", "estimate_tokens",
         "function_to_tool", "iter_sse", "list_models", "load_config", "mask_key", "normalize_stop", "parse_dotenv",
         "retry_delay", "run_tool_calls", "start_proxy",
         "APIConnectionError", "APITimeoutError", "ConfigError", "InvalidRequestError", "NotFoundError",
         "PaymentRequiredError", "PermissionDeniedError", "RateLimitError", "ServerError", "StreamError",
         "UnauthorizedError", "UnprocessableEntityError", "VeniceAPIError", "VeniceError",
-        "APIError", "APIStatusError", "AuthenticationError", "BadRequestError", "ChatCompletion",
+        "APIError", "APIStatusError", "AsyncOpenAI", "AuthenticationError", "BadRequestError", "ChatCompletion",
         "InternalServerError", "OpenAI",
     ]  # fmt: skip
     assert not {"main", "CHAT_REQUEST_KEYS", "EMBEDDING_REQUEST_KEYS"} & set(venice.__all__)  # internals stay out

@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # typing costs import time; annotations are strings (PEP 563)
     from typing import Any, Final, Optional, Union
 
     JSON = Any  # a decoded JSON value
-    from typing import Concatenate, ParamSpec, TypeVar
+    from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
     _P = ParamSpec("_P")  # a plan's parameters (see _call)
     _R = TypeVar("_R")  # a plan's result
@@ -68,11 +68,15 @@ __author__ = "venice.py contributors"
 __license__ = "MIT"
 
 __all__ = [
-    # The client, its configuration, results and helpers
+    # The clients, their configuration, results and helpers
+    "AsyncChatStream",
+    "AsyncRawResponse",
+    "AsyncVeniceClient",
     "AttrDict",
     "ChatResponse",
     "ChatStream",
     "Config",
+    "MockTransport",
     "Model",
     "ModelList",
     "RawResponse",
@@ -81,6 +85,7 @@ __all__ = [
     "ServerSentEvent",
     "ToolCall",
     "VeniceClient",
+    "arun_tool_calls",
     "chat",
     "credentials_path",
     "estimate_tokens",
@@ -112,6 +117,7 @@ __all__ = [
     # The OpenAI-compatible shim: openai's client, legacy call and exception names (aliases into our tree)
     "APIError",
     "APIStatusError",
+    "AsyncOpenAI",
     "AuthenticationError",
     "BadRequestError",
     "ChatCompletion",
@@ -4177,9 +4183,11 @@ class _BaseClient:
         self._user_agent = f"venice.py/{__version__} Python/{sys.version_info[0]}.{sys.version_info[1]}"
         self._header_cache: dict[tuple[bool, bool, bool], dict[str, str]] = {}
         self._defaults: dict[str, str] = {}  # model type -> Venice's default model of that type
-        self.chat = Chat(self)
-        self.models = Models(self)
-        self.embeddings = Embeddings(self)
+        # The namespaces are the same objects for both clients (their calls are plans: see _call); the
+        # classes declare what each client's calls return to type checkers (AsyncVeniceClient: awaitables).
+        self.chat: Any = Chat(self)
+        self.models: Any = Models(self)
+        self.embeddings: Any = Embeddings(self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.config.base_url!r}, api_key={mask_key(self.config.api_key)!r})"
@@ -4443,6 +4451,11 @@ class VeniceClient(_BaseClient):
         config: The resolved ``Config``.
     """
 
+    if TYPE_CHECKING:
+        chat: Chat
+        models: Models
+        embeddings: Embeddings
+
     def __enter__(self) -> VeniceClient:
         return self
 
@@ -4524,6 +4537,66 @@ class VeniceClient(_BaseClient):
         return _ChunkStream(stream, usage)
 
 
+if TYPE_CHECKING:  # What AsyncVeniceClient's namespaces return, for type checkers: the calls of the
+    # sync namespaces (the same objects at run time), awaited. Arguments as documented there.
+
+    class _AsyncModels(Protocol):
+        async def list(self, type: str = "text") -> ModelList: ...
+        async def retrieve(self, model_id: str, type: str = "all") -> Model: ...
+        async def traits(self, type: str = "text") -> dict[str, str]: ...
+        async def compatibility_mapping(self, type: str = "text") -> dict[str, str]: ...
+
+    class _AsyncEmbeddings(Protocol):
+        async def create(
+            self, input: Union[str, Sequence[str]], model: Optional[str] = None, **kwargs: Any
+        ) -> CreateEmbeddingResponse: ...
+
+    class _AsyncCompletions(Protocol):
+        @_overload
+        async def create(
+            self, *, messages: Sequence[Mapping[str, Any]], stream: Literal[False] = False, **kwargs: Any
+        ) -> ChatResponse: ...
+        @_overload
+        async def create(
+            self, *, messages: Sequence[Mapping[str, Any]], stream: Literal[True], **kwargs: Any
+        ) -> _AsyncChunkStream: ...
+        @_overload
+        async def create(
+            self, *, messages: Sequence[Mapping[str, Any]], stream: bool, **kwargs: Any
+        ) -> Union[ChatResponse, _AsyncChunkStream]: ...
+
+    class _AsyncChat(Protocol):
+        completions: _AsyncCompletions
+
+        @_overload
+        async def complete(
+            self,
+            messages: Union[str, Sequence[Mapping[str, Any]]],
+            model: Optional[str] = None,
+            *,
+            stream: Literal[False] = False,
+            **kwargs: Any,
+        ) -> ChatResponse: ...
+        @_overload
+        async def complete(
+            self,
+            messages: Union[str, Sequence[Mapping[str, Any]]],
+            model: Optional[str] = None,
+            *,
+            stream: Literal[True],
+            **kwargs: Any,
+        ) -> AsyncChatStream: ...
+        @_overload
+        async def complete(
+            self,
+            messages: Union[str, Sequence[Mapping[str, Any]]],
+            model: Optional[str] = None,
+            *,
+            stream: bool,
+            **kwargs: Any,
+        ) -> Union[ChatResponse, AsyncChatStream]: ...
+
+
 class AsyncVeniceClient(_BaseClient):
     """The asyncio client: the same arguments, configuration, namespaces and behaviour as
     ``VeniceClient``, awaited::
@@ -4546,6 +4619,11 @@ class AsyncVeniceClient(_BaseClient):
         max_concurrency: At most this many calls in flight per event loop (a stream counts until it
             ends or is closed); the others wait their turn. ``None``: no limit.
     """
+
+    if TYPE_CHECKING:
+        chat: _AsyncChat
+        models: _AsyncModels
+        embeddings: _AsyncEmbeddings
 
     def __init__(self, api_key: Optional[str] = None, *, max_concurrency: Optional[int] = None, **kwargs: Any) -> None:
         if max_concurrency is not None and (not _is_number(max_concurrency, whole=True) or max_concurrency < 1):
