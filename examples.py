@@ -155,10 +155,37 @@ def letta() -> None:
         server.server_close()
 
 
+def async_example() -> None:
+    """Many questions at once on one AsyncVeniceClient, a streamed answer with `async for`, and a
+    cancelled call (its connection is closed; nothing is left running)."""
+    import asyncio
+
+    async def run() -> None:
+        async with venice.AsyncVeniceClient(max_concurrency=8) as client:
+            questions = ["Name a colour.", "Name a fruit.", "Name a city."]
+            answers = await asyncio.gather(*(client.chat.complete(q, model=MODEL) for q in questions))
+            for answer in answers:
+                print(answer.text)
+            async with await client.chat.complete("Count from 1 to 3.", model=MODEL, stream=True) as stream:
+                async for text in stream:
+                    print(text, end="", flush=True)
+            print(f" [{stream.finish_reason}]")
+            call = asyncio.ensure_future(client.chat.complete("Write a very long essay.", model=MODEL))
+            await asyncio.sleep(0)  # (it has started)
+            call.cancel()
+            try:
+                await call
+            except asyncio.CancelledError:
+                print("cancelled: the call's connection was closed")
+
+    asyncio.run(run())
+
+
 EXAMPLES = {
     f.__name__: f
     for f in (basic, streaming, tools, system_prompt, dotenv, models, openai_shim, errors, letta)
 }
+EXAMPLES["async"] = async_example
 
 
 def main(argv: list[str]) -> int:

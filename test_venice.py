@@ -4252,6 +4252,8 @@ EXAMPLE_OUTPUT = {
     "openai_shim": "Echo: Say hello in French.\nEcho: Say hello in Spanish.\n",
     "errors": "not found: Specified model not found (status 404, code MODEL_NOT_FOUND, request id 8c1f-TEST)\n",
     "letta": "Echo: Say hi.\n",
+    "async": "Echo: Name a colour.\nEcho: Name a fruit.\nEcho: Name a city.\nEcho: Count from 1 to 3. [stop]\n"
+    "cancelled: the call's connection was closed\n",
 }
 
 
@@ -4269,7 +4271,7 @@ def test_example_runs_against_the_fake(fake, fake_env, name):
 def test_examples_without_a_name_lists_them(fake_env):
     result = subprocess.run([sys.executable, os.path.join(HERE, "examples.py")], env=fake_env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and [line.split()[0] for line in result.stdout.splitlines()[3:]] == [
-        "basic", "streaming", "tools", "system_prompt", "dotenv", "models", "openai_shim", "errors", "letta"
+        "basic", "streaming", "tools", "system_prompt", "dotenv", "models", "openai_shim", "errors", "letta", "async"
     ]
 
 

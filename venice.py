@@ -15,12 +15,24 @@ Quick start::
 Public API (see ``__all__``):
 
 - ``VeniceClient`` with ``.chat.complete()``, ``.chat.completions.create()``, ``.models.list()``,
-  ``.request()``; ``Config`` / ``load_config()`` / ``parse_dotenv()``; ``RetryPolicy``.
+  ``.embeddings.create()``, ``.request()``; ``AsyncVeniceClient``, the same awaited (``AsyncChatStream``,
+  ``AsyncRawResponse``); ``MockTransport`` for tests; ``Config`` / ``load_config()`` / ``parse_dotenv()``;
+  ``RetryPolicy``.
 - Results: ``ChatResponse``, ``ChatStream``, ``ToolCall``, ``Model``, ``ModelList``, ``AttrDict``,
   ``ResponseMeta``, ``RawResponse``; streaming parser ``iter_sse()`` / ``ServerSentEvent``.
 - Errors: ``VeniceError`` and its subclasses (tree in the Errors section).
 - Helpers: ``chat()``, ``list_models()``, ``function_to_tool()``, ``run_tool_calls()``,
   ``normalize_stop()``, ``estimate_tokens()``, ``mask_key()``, ``retry_delay()``.
+
+How it is built (STYLE.md §7: one core, two drivers). Everything that decides does no I/O and is
+written once: building a request and decoding its answer (``_BaseClient``), the request path of every
+call as a *plan*, a generator that yields requests and delays (``_send_plan``, the namespaces' calls;
+Client section), retry delays (Retry policy), server-sent events and the folding of a stream's chunks
+(``_SSEDecoder``, ``_StreamState._step``; Streaming), HTTP/1.1 framing for asyncio (``_ResponseReader``;
+Transport). Two drivers only connect, write, read, sleep and time out: the sync one
+(``VeniceClient._run``, ``_Transport``/``_Exchange`` over ``http.client``, ``_StreamState._run``) and the
+async one (``AsyncVeniceClient._run``, ``_AsyncTransport``/``_AsyncExchange`` over asyncio streams,
+``_StreamState._arun``).
 
 Licence: MIT.
 """
