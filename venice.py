@@ -75,7 +75,7 @@ if TYPE_CHECKING:  # typing costs import time; annotations are strings (PEP 563)
     from dataclasses import field
     from dataclasses import replace as _replace
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __author__ = "venice.py contributors"
 __license__ = "MIT"
 
