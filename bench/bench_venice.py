@@ -1,7 +1,8 @@
 """Benchmarks for venice.py against a raw standard-library floor measured in the same run.
 
-    python bench/bench_venice.py                 # everything (about a minute on 2 cores)
-    python bench/bench_venice.py --only stream   # stream,ttft,rps,import
+    python bench/bench_venice.py                 # everything (about two minutes on 2 cores)
+    python bench/bench_venice.py --only stream   # stream,ttft,rps,async,import
+    python bench/bench_venice.py --only async    # the asyncio client alone (about 40 s)
 
 What it measures, all on loopback servers this script starts (no network):
 
@@ -13,6 +14,12 @@ What it measures, all on loopback servers this script starts (no network):
 - rps: 300 sequential non-streamed requests on one client, over HTTP and HTTPS (a self-signed
   certificate made with the ``openssl`` command): requests per second and TCP connections seen,
   against a reused raw ``http.client`` connection.
+- async: ``AsyncVeniceClient`` against raw asyncio floors, on an asyncio server in a process of its
+  own (prebuilt bytes; its CPU share is printed with each row, and a "drain" row that parses nothing
+  shows what it can deliver): 256 concurrent streams of 200 chunks on one client (chunks/s; also
+  ``venice.AsyncOpenAI`` and openai's ``AsyncOpenAI`` when installed); 1,000 non-streamed requests
+  with 64 in flight (req/s, TCP connections per run); time to the first text delta with no load;
+  peak memory per concurrent stream in a fresh process (RSS growth / 256, and tracemalloc's peak).
 - import: import + client construction time and peak RSS of a fresh process, net of ``python -c pass``,
   against ``import json, ssl, http.client, urllib.request`` (and openai when installed); and
   ``python -m venice --version``.
@@ -420,40 +427,42 @@ def serve_async(chunks: int, chunking: str) -> None:
     reply = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(REPLY), REPLY)
     stats = {"connections": 0}
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        stats["connections"] += 1
-        try:
+    # A Protocol, not streams: a few µs per request, so the 64-connection request floor does not
+    # measure this server (its CPU share is printed with each row).
+    class Handler(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            stats["connections"] += 1
+            self.transport: Any = transport
+            self.buf = b""
+
+        def data_received(self, data: bytes) -> None:
+            buf = self.buf + data
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length, delay = 0, 0
-                for line in head.split(b"\r\n"):
-                    name, _, value = line.partition(b":")
-                    name = name.lower()
-                    if name == b"content-length":
-                        length = int(value)
-                    elif name == b"x-bench-delay-ms":
-                        delay = int(value)
-                data = await reader.readexactly(length) if length else b""
-                if head.startswith(b"GET /stats"):
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    break
+                head = buf[: end + 2].lower()
+                at = head.find(b"\r\ncontent-length:")
+                length = int(head[at + 17 : head.index(b"\r\n", at + 17)]) if at >= 0 else 0
+                if len(buf) < end + 4 + length:
+                    break
+                data, buf = buf[end + 4 : end + 4 + length], buf[end + 4 + length :]
+                if head.startswith(b"get /stats"):
                     info = json.dumps({"connections": stats["connections"], "cpu": time.process_time()}).encode()
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(info), info))
-                elif not json.loads(data).get("stream"):
-                    writer.write(reply)
-                elif delay:
-                    writer.write(stream_head)
-                    await writer.drain()
-                    await asyncio.sleep(delay / 1000)
-                    writer.write(short)
+                    self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(info), info))
+                elif b'"stream":' not in data or not json.loads(data).get("stream"):
+                    self.transport.write(reply)
+                elif b"x-bench-delay-ms:" in head:
+                    at = head.index(b"x-bench-delay-ms:") + 17
+                    self.transport.write(stream_head)
+                    delay = int(head[at : head.index(b"\r\n", at)]) / 1000
+                    asyncio.get_running_loop().call_later(delay, self.transport.write, short)
                 else:
-                    writer.write(framed)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+                    self.transport.write(framed)
+            self.buf = buf
 
     async def run() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=4096)
+        server = await asyncio.get_running_loop().create_server(Handler, "127.0.0.1", 0, backlog=4096)
         print(server.sockets[0].getsockname()[1], flush=True)
         await server.serve_forever()
 
@@ -625,7 +634,7 @@ async def _async_rounds(
             if round_:
                 times[name].append(elapsed)
                 cpu[name].append((cpu_after - cpu_before) / elapsed)
-                conns[name] = conns_after - conns_before
+                conns[name] = conns_after - conns_before - 1  # (less the "before" stats connection)
     result = {}
     for name in impls:
         ratios = [f / t for f, t in zip(times[floor], times[name])]
@@ -676,32 +685,38 @@ def mem_child(impl: str, port: int, streams: int, chunks: int) -> None:
         results = await asyncio.gather(*(job() for _ in range(streams)))
         assert all(n == chunks for n, _ in results), impl
         peak = status("VmHWM")
+        # RSS growth misses allocations that land in heap pages freed earlier (imports leave many):
+        # the peak of Python's own allocations over a second run is the other view.
+        import tracemalloc
+
+        tracemalloc.start()
+        await asyncio.gather(*(job() for _ in range(streams)))
+        traced = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
         await client.close()
-        return {"base_kib": base, "peak_kib": peak, "hwm_reset": reset}
+        return {"base_kib": base, "peak_kib": peak, "hwm_reset": reset, "traced_peak_kib": traced / 1024}
 
     print(json.dumps(asyncio.run(run())))
 
 
 def bench_async(args: argparse.Namespace, out: dict[str, object]) -> None:
-    import asyncio
-
-    chunks, streams, total, inflight = args.stream_chunks, args.streams, args.async_requests, args.inflight
+    chunks = args.stream_chunks
     server = subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), "--serve", "--stream-chunks", str(chunks), "--chunking", args.chunking],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert server.stdout is not None
-        port = int(server.stdout.readline())
-        _bench_async(args, out, port, chunks, streams, total, inflight, asyncio)
+        _bench_async(args, out, int(server.stdout.readline()))
     finally:
         server.kill()  # (our own child, by its handle)
         server.wait()
 
 
-def _bench_async(
-    args: argparse.Namespace, out: dict[str, object], port: int, chunks: int, streams: int, total: int, inflight: int, asyncio: Any
-) -> None:
+def _bench_async(args: argparse.Namespace, out: dict[str, object], port: int) -> None:
+    import asyncio
+
+    chunks, streams, total, inflight = args.stream_chunks, args.streams, args.async_requests, args.inflight
     base = f"http://127.0.0.1:{port}/api/v1"
     stream_req = raw_request(port, REQUEST)
     ping = json.dumps({"model": "bench", "messages": [{"role": "user", "content": "ping"}]}).encode()
@@ -753,6 +768,9 @@ def _bench_async(
         rows = await _async_rounds(port, args.rounds, impls, total, "floor (raw asyncio)")
         print(f"\n## Async requests: {total} non-streamed requests, {inflight} in flight, one client (median of {args.rounds})")
         _print_rows(rows, "req/s")
+        if sdk is not None:
+            ours, theirs = rows["venice, shared by workers"]["per_s"], rows["openai AsyncOpenAI"]["per_s"]
+            print(f"venice vs openai AsyncOpenAI: {ours / theirs:.1f}x")
         results["requests"] = rows
 
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -803,6 +821,7 @@ def _bench_async(
     asyncio.run(main())
 
     mem: dict[str, list[float]] = {"floor": [], "venice": []}
+    traced: dict[str, list[float]] = {"floor": [], "venice": []}
     for _ in range(args.mem_reps):
         for impl in mem:
             child = subprocess.run(
@@ -813,11 +832,18 @@ def _bench_async(
             info = json.loads(child.stdout)
             assert info["hwm_reset"], "could not reset VmHWM (/proc/self/clear_refs)"
             mem[impl].append((info["peak_kib"] - info["base_kib"]) / streams)
-    print(f"\n## Async peak memory per concurrent stream: RSS growth over one {streams}-stream run / {streams}")
-    print(f"(fresh process each, after a warm-up stream; median of {args.mem_reps}, range)")
+            traced[impl].append(info["traced_peak_kib"] / streams)
+    print(f"\n## Async peak memory per concurrent stream, {streams} streams (fresh process each, after a")
+    print(f"warm-up stream; median of {args.mem_reps}, range): RSS growth / {streams}, and tracemalloc's peak / {streams}")
     for impl, kbs in mem.items():
-        print(f"{impl:8} {statistics.median(kbs):7.1f} KiB   ({min(kbs):.1f}–{max(kbs):.1f})")
-    results["memory_kib_per_stream"] = {impl: statistics.median(kbs) for impl, kbs in mem.items()}
+        t = traced[impl]
+        print(
+            f"{impl:8} RSS {statistics.median(kbs):6.1f} KiB ({min(kbs):.1f}–{max(kbs):.1f})"
+            f"   traced {statistics.median(t):6.1f} KiB ({min(t):.1f}–{max(t):.1f})"
+        )
+    results["memory_kib_per_stream"] = {
+        impl: {"rss": statistics.median(mem[impl]), "traced": statistics.median(traced[impl])} for impl in mem
+    }
     out["async"] = results
 
 
