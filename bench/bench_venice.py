@@ -452,6 +452,11 @@ def serve_async(chunks: int, chunking: str) -> None:
                     self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(info), info))
                 elif b'"stream":' not in data or not json.loads(data).get("stream"):
                     self.transport.write(reply)
+                elif b"x-bench-hold-ms:" in head:  # the head now, the whole body later
+                    at = head.index(b"x-bench-hold-ms:") + 16
+                    self.transport.write(stream_head)
+                    delay = int(head[at : head.index(b"\r\n", at)]) / 1000
+                    asyncio.get_running_loop().call_later(delay, self.transport.write, framed[len(stream_head) :])
                 elif b"x-bench-delay-ms:" in head:
                     at = head.index(b"x-bench-delay-ms:") + 17
                     self.transport.write(stream_head)
@@ -620,20 +625,23 @@ async def _async_rounds(
     port: int, rounds: int, impls: dict[str, Any], units: int, floor: str
 ) -> dict[str, dict[str, float]]:
     """Interleaved rounds (round 0 warms up): per implementation, the median rate (units/s), the
-    median and range of its per-round ratio to ``floor``, the server's CPU share and connections."""
+    median and range of its per-round ratio to ``floor``, the CPU share of the server and of this
+    process (a row near 100% here and well below it there is limited by the client), connections."""
     times: dict[str, list[float]] = {name: [] for name in impls}
     cpu: dict[str, list[float]] = {name: [] for name in impls}
+    client_cpu: dict[str, list[float]] = {name: [] for name in impls}
     conns: dict[str, int] = {}
     for round_ in range(rounds + 1):
         for name, job in impls.items():
             conns_before, cpu_before = server_stats(port)
-            start = time.perf_counter()
+            start, mine = time.perf_counter(), time.process_time()
             await job()
-            elapsed = time.perf_counter() - start
+            elapsed, mine = time.perf_counter() - start, time.process_time() - mine
             conns_after, cpu_after = server_stats(port)
             if round_:
                 times[name].append(elapsed)
                 cpu[name].append((cpu_after - cpu_before) / elapsed)
+                client_cpu[name].append(mine / elapsed)
                 conns[name] = conns_after - conns_before - 1  # (less the "before" stats connection)
     result = {}
     for name in impls:
@@ -644,21 +652,22 @@ async def _async_rounds(
             "vs_floor_min": min(ratios),
             "vs_floor_max": max(ratios),
             "server_cpu": statistics.median(cpu[name]),
+            "client_cpu": statistics.median(client_cpu[name]),
             "connections": conns[name],
         }
     return result
 
 
 def _print_rows(rows: dict[str, dict[str, float]], unit: str) -> None:
-    print(f"{'implementation':34} {unit:>10} {'vs floor':>9} {'(range)':>11} {'server CPU':>11} {'conns/run':>10}")
+    print(f"{'implementation':34} {unit:>10} {'vs floor':>9} {'(range)':>11} {'CPU: client':>12} {'server':>7} {'conns/run':>10}")
     for name, r in rows.items():
         print(
             f"{name:34} {r['per_s']:10,.0f} {r['vs_floor']:8.2f}x {r['vs_floor_min']:5.2f}–{r['vs_floor_max']:<5.2f}"
-            f" {r['server_cpu'] * 100:10.0f}% {r['connections']:10d}"
+            f" {r['client_cpu'] * 100:11.0f}% {r['server_cpu'] * 100:6.0f}% {r['connections']:10d}"
         )
 
 
-def mem_child(impl: str, port: int, streams: int, chunks: int) -> None:
+def mem_child(impl: str, port: int, streams: int, chunks: int, hold_ms: int = 300) -> None:
     """Run in a fresh process (``--mem-child``): RSS growth over one run of ``streams`` concurrent
     streams, after a warm-up stream (lazy imports are not the streams' memory). Prints JSON."""
     import asyncio
@@ -668,12 +677,15 @@ def mem_child(impl: str, port: int, streams: int, chunks: int) -> None:
             return next(int(ln.split()[1]) for ln in f if ln.startswith(field + ":"))
 
     async def run() -> dict[str, object]:
-        request = raw_request(port, REQUEST)
+        # The server holds each body back for a while, so that all the streams are open at once
+        # (each with its head read) when the bodies arrive.
+        request = raw_request(port, REQUEST, b"X-Bench-Hold-Ms: %d\r\n" % hold_ms)
         client = venice.AsyncVeniceClient(api_key="x", base_url=f"http://127.0.0.1:{port}/api/v1", env_file=False)
+        extra = {"X-Bench-Hold-Ms": str(hold_ms)}
         if impl == "floor":
             job = lambda: afloor_stream(port, request)  # noqa: E731
         else:
-            job = lambda: avenice_text(client)  # noqa: E731
+            job = lambda: avenice_text(client, extra)  # noqa: E731
         await job()
         base = status("VmRSS")
         try:  # "5" resets the peak (VmHWM) to the current RSS (Linux 4.0+)
@@ -820,6 +832,9 @@ def _bench_async(args: argparse.Namespace, out: dict[str, object], port: int) ->
 
     asyncio.run(main())
 
+    # Imports compiled from source (PYTHONDONTWRITEBYTECODE, or no __pycache__) leave megabytes of
+    # freed heap that the streams would then fill unseen by RSS: load the bytecode instead.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(ROOT, "venice.py"), os.path.abspath(__file__)], check=True)
     mem: dict[str, list[float]] = {"floor": [], "venice": []}
     traced: dict[str, list[float]] = {"floor": [], "venice": []}
     for _ in range(args.mem_reps):
@@ -833,8 +848,9 @@ def _bench_async(args: argparse.Namespace, out: dict[str, object], port: int) ->
             assert info["hwm_reset"], "could not reset VmHWM (/proc/self/clear_refs)"
             mem[impl].append((info["peak_kib"] - info["base_kib"]) / streams)
             traced[impl].append(info["traced_peak_kib"] / streams)
-    print(f"\n## Async peak memory per concurrent stream, {streams} streams (fresh process each, after a")
-    print(f"warm-up stream; median of {args.mem_reps}, range): RSS growth / {streams}, and tracemalloc's peak / {streams}")
+    print(f"\n## Async peak memory per concurrent stream, {streams} streams all open at once (the server holds the")
+    print(f"bodies back 300 ms); fresh process each, after a warm-up stream; median of {args.mem_reps}, range:")
+    print(f"RSS growth / {streams}, and tracemalloc's peak over a second run / {streams}")
     for impl, kbs in mem.items():
         t = traced[impl]
         print(
