@@ -1,7 +1,8 @@
 """Benchmarks for venice.py against a raw standard-library floor measured in the same run.
 
-    python bench/bench_venice.py                 # everything (about a minute on 2 cores)
-    python bench/bench_venice.py --only stream   # stream,ttft,rps,import
+    python bench/bench_venice.py                 # everything (about two minutes on 2 cores)
+    python bench/bench_venice.py --only stream   # stream,ttft,rps,async,import
+    python bench/bench_venice.py --only async    # the asyncio client alone (about 40 s)
 
 What it measures, all on loopback servers this script starts (no network):
 
@@ -13,6 +14,12 @@ What it measures, all on loopback servers this script starts (no network):
 - rps: 300 sequential non-streamed requests on one client, over HTTP and HTTPS (a self-signed
   certificate made with the ``openssl`` command): requests per second and TCP connections seen,
   against a reused raw ``http.client`` connection.
+- async: ``AsyncVeniceClient`` against raw asyncio floors, on an asyncio server in a process of its
+  own (prebuilt bytes; its CPU share is printed with each row, and a "drain" row that parses nothing
+  shows what it can deliver): 256 concurrent streams of 200 chunks on one client (chunks/s; also
+  ``venice.AsyncOpenAI`` and openai's ``AsyncOpenAI`` when installed); 1,000 non-streamed requests
+  with 64 in flight (req/s, TCP connections per run); time to the first text delta with no load;
+  peak memory per concurrent stream in a fresh process (RSS growth / 256, and tracemalloc's peak).
 - import: import + client construction time and peak RSS of a fresh process, net of ``python -c pass``,
   against ``import json, ssl, http.client, urllib.request`` (and openai when installed); and
   ``python -m venice --version``.
@@ -36,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -397,9 +405,467 @@ def bench_import(args: argparse.Namespace, out: dict[str, object]) -> None:
     out["import"] = {k: {"net_ms": net[k] * 1000, "peak_rss_mib": peak[k] / 1024} for k in cases}
 
 
+# The async section. Its server is an asyncio server in a process of its own (``--serve``), writing
+# prebuilt bytes, so that 256 concurrent streams are limited by the client under test, not by
+# http.server threads; the server reports its own CPU time so each row shows how busy it was.
+
+
+def _chunked(blocks: list[bytes]) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(b), b) for b in blocks) + b"0\r\n\r\n"
+
+
+def serve_async(chunks: int, chunking: str) -> None:
+    """Run the async section's server until killed; print its port first."""
+    import asyncio
+
+    events = [EVENT % i for i in range(chunks)]
+    body = b"".join(events) + TAIL
+    blocks = events + [TAIL] if chunking == "event" else [body[i : i + 16384] for i in range(0, len(body), 16384)]
+    stream_head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    framed = stream_head + _chunked(blocks)
+    short = _chunked([EVENT % i for i in range(3)] + [TAIL])
+    reply = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(REPLY), REPLY)
+    stats = {"connections": 0}
+
+    # A Protocol, not streams: a few µs per request, so the 64-connection request floor does not
+    # measure this server (its CPU share is printed with each row).
+    class Handler(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            stats["connections"] += 1
+            self.transport: Any = transport
+            self.buf = b""
+
+        def data_received(self, data: bytes) -> None:
+            buf = self.buf + data
+            while True:
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    break
+                head = buf[: end + 2].lower()
+                at = head.find(b"\r\ncontent-length:")
+                length = int(head[at + 17 : head.index(b"\r\n", at + 17)]) if at >= 0 else 0
+                if len(buf) < end + 4 + length:
+                    break
+                data, buf = buf[end + 4 : end + 4 + length], buf[end + 4 + length :]
+                if head.startswith(b"get /stats"):
+                    info = json.dumps({"connections": stats["connections"], "cpu": time.process_time()}).encode()
+                    self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(info), info))
+                elif b'"stream":' not in data or not json.loads(data).get("stream"):
+                    self.transport.write(reply)
+                elif b"x-bench-hold-ms:" in head:  # the head now, the whole body later
+                    at = head.index(b"x-bench-hold-ms:") + 16
+                    self.transport.write(stream_head)
+                    delay = int(head[at : head.index(b"\r\n", at)]) / 1000
+                    asyncio.get_running_loop().call_later(delay, self.transport.write, framed[len(stream_head) :])
+                elif b"x-bench-delay-ms:" in head:
+                    at = head.index(b"x-bench-delay-ms:") + 17
+                    self.transport.write(stream_head)
+                    delay = int(head[at : head.index(b"\r\n", at)]) / 1000
+                    asyncio.get_running_loop().call_later(delay, self.transport.write, short)
+                else:
+                    self.transport.write(framed)
+            self.buf = buf
+
+    async def run() -> None:
+        server = await asyncio.get_running_loop().create_server(Handler, "127.0.0.1", 0, backlog=4096)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await server.serve_forever()
+
+    asyncio.run(run())
+
+
+def server_stats(port: int) -> tuple[int, float]:
+    """(connections accepted so far, not counting this one; the server's CPU seconds so far)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    conn.request("GET", "/stats")
+    info = json.loads(conn.getresponse().read())
+    conn.close()
+    return info["connections"] - 1, info["cpu"]
+
+
+def raw_request(port: int, body: bytes, extra: bytes = b"") -> bytes:
+    """The bytes of one POST, prebuilt once (as venice sends them, give or take header order)."""
+    return (
+        b"POST /api/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer x\r\n%sContent-Length: %d\r\n\r\n%s" % (port, extra, len(body), body)
+    )
+
+
+# The floors repeat their loops on purpose (see floor_readline): no helper call per event.
+async def afloor_stream(port: int, request: bytes) -> tuple[int, float]:
+    """Raw asyncio floor: a fresh connection, prebuilt request, chunked framing undone with
+    readuntil/readexactly, blocks split on blank lines, json.loads per data event."""
+    import asyncio
+
+    start = time.perf_counter()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    await reader.readuntil(b"\r\n\r\n")
+    n, first, rest = 0, 0.0, b""
+    while True:
+        size = int(await reader.readuntil(b"\r\n"), 16)
+        if not size:
+            break
+        events = (rest + (await reader.readexactly(size + 2))[:-2]).split(b"\n\n")
+        rest = events.pop()
+        for event in events:
+            if event[:6] == b"data: " and event[6:12] != b"[DONE]":
+                choices = json.loads(event[6:])["choices"]
+                if choices and choices[0]["delta"].get("content"):
+                    if not n:
+                        first = time.perf_counter() - start
+                    n += 1
+    await reader.readuntil(b"\r\n")
+    writer.close()
+    return n, first
+
+
+async def adrain_stream(port: int, request: bytes, chunks: int) -> tuple[int, float]:
+    """Not a client: reads the bytes and parses nothing, to show what the server and kernel deliver."""
+    import asyncio
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    tail = b""
+    while not tail.endswith(b"\r\n0\r\n\r\n"):
+        data = await reader.read(65536)
+        if not data:
+            raise ConnectionError("the server closed the stream early")
+        tail = tail[-8:] + data[-8:]
+    writer.close()
+    return chunks, 0.0
+
+
+async def avenice_text(client: venice.AsyncVeniceClient, extra: dict[str, str] | None = None) -> tuple[int, float]:
+    start = time.perf_counter()
+    n, first = 0, 0.0
+    async for _text in await client.chat.complete("hi", model="bench", stream=True, headers=extra):
+        if not n:
+            first = time.perf_counter() - start
+        n += 1
+    return n, first
+
+
+async def aopenai_chunks(client: object) -> tuple[int, float]:
+    """venice.AsyncOpenAI or openai.AsyncOpenAI: chunk objects."""
+    n = 0
+    stream = await client.chat.completions.create(  # type: ignore[attr-defined]
+        model="bench", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            n += 1
+    return n, 0.0
+
+
+async def afloor_rps(port: int, request: bytes, total: int, inflight: int) -> int:
+    """Raw asyncio floor: ``inflight`` keep-alive connections, prebuilt request bytes, the head by
+    readuntil, the body by Content-Length, json.loads."""
+    import asyncio
+
+    left = [total]
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while left[0] > 0:
+            left[0] -= 1
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            at = head.index(b"Content-Length: ") + 16
+            json.loads(await reader.readexactly(int(head[at : head.index(b"\r\n", at)])))
+        writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(inflight)))
+    return total
+
+
+async def avenice_rps(client: venice.AsyncVeniceClient, total: int, inflight: int) -> int:
+    """``inflight`` tasks sharing one client, as many calls in all as ``total``."""
+    import asyncio
+
+    left = [total]
+
+    async def worker() -> None:
+        while left[0] > 0:
+            left[0] -= 1
+            await client.chat.complete("ping", model="bench")
+
+    await asyncio.gather(*(worker() for _ in range(inflight)))
+    return total
+
+
+async def avenice_rps_limited(client: venice.AsyncVeniceClient, total: int, inflight: int) -> int:
+    """All ``total`` calls started at once; the client's ``max_concurrency`` keeps ``inflight`` going."""
+    import asyncio
+
+    await asyncio.gather(*(client.chat.complete("ping", model="bench") for _ in range(total)))
+    return total
+
+
+async def aopenai_rps(client: object, total: int, inflight: int) -> int:
+    import asyncio
+
+    left = [total]
+    messages = [{"role": "user", "content": "ping"}]
+
+    async def worker() -> None:
+        while left[0] > 0:
+            left[0] -= 1
+            await client.chat.completions.create(model="bench", messages=messages)  # type: ignore[attr-defined]
+
+    await asyncio.gather(*(worker() for _ in range(inflight)))
+    return total
+
+
+def spread(values: list[float]) -> str:
+    return f"{min(values):.2f}–{max(values):.2f}"
+
+
+async def _async_rounds(
+    port: int, rounds: int, impls: dict[str, Any], units: int, floor: str
+) -> dict[str, dict[str, float]]:
+    """Interleaved rounds (round 0 warms up): per implementation, the median rate (units/s), the
+    median and range of its per-round ratio to ``floor``, the CPU share of the server and of this
+    process (a row near 100% here and well below it there is limited by the client), connections."""
+    times: dict[str, list[float]] = {name: [] for name in impls}
+    cpu: dict[str, list[float]] = {name: [] for name in impls}
+    client_cpu: dict[str, list[float]] = {name: [] for name in impls}
+    conns: dict[str, int] = {}
+    for round_ in range(rounds + 1):
+        for name, job in impls.items():
+            conns_before, cpu_before = server_stats(port)
+            start, mine = time.perf_counter(), time.process_time()
+            await job()
+            elapsed, mine = time.perf_counter() - start, time.process_time() - mine
+            conns_after, cpu_after = server_stats(port)
+            if round_:
+                times[name].append(elapsed)
+                cpu[name].append((cpu_after - cpu_before) / elapsed)
+                client_cpu[name].append(mine / elapsed)
+                conns[name] = conns_after - conns_before - 1  # (less the "before" stats connection)
+    result = {}
+    for name in impls:
+        ratios = [f / t for f, t in zip(times[floor], times[name])]
+        result[name] = {
+            "per_s": units / statistics.median(times[name]),
+            "vs_floor": statistics.median(ratios),
+            "vs_floor_min": min(ratios),
+            "vs_floor_max": max(ratios),
+            "server_cpu": statistics.median(cpu[name]),
+            "client_cpu": statistics.median(client_cpu[name]),
+            "connections": conns[name],
+        }
+    return result
+
+
+def _print_rows(rows: dict[str, dict[str, float]], unit: str) -> None:
+    print(f"{'implementation':34} {unit:>10} {'vs floor':>9} {'(range)':>11} {'CPU: client':>12} {'server':>7} {'conns/run':>10}")
+    for name, r in rows.items():
+        print(
+            f"{name:34} {r['per_s']:10,.0f} {r['vs_floor']:8.2f}x {r['vs_floor_min']:5.2f}–{r['vs_floor_max']:<5.2f}"
+            f" {r['client_cpu'] * 100:11.0f}% {r['server_cpu'] * 100:6.0f}% {r['connections']:10d}"
+        )
+
+
+def mem_child(impl: str, port: int, streams: int, chunks: int, hold_ms: int = 300) -> None:
+    """Run in a fresh process (``--mem-child``): RSS growth over one run of ``streams`` concurrent
+    streams, after a warm-up stream (lazy imports are not the streams' memory). Prints JSON."""
+    import asyncio
+
+    def status(field: str) -> int:
+        with open("/proc/self/status") as f:
+            return next(int(ln.split()[1]) for ln in f if ln.startswith(field + ":"))
+
+    async def run() -> dict[str, object]:
+        # The server holds each body back for a while, so that all the streams are open at once
+        # (each with its head read) when the bodies arrive.
+        request = raw_request(port, REQUEST, b"X-Bench-Hold-Ms: %d\r\n" % hold_ms)
+        client = venice.AsyncVeniceClient(api_key="x", base_url=f"http://127.0.0.1:{port}/api/v1", env_file=False)
+        extra = {"X-Bench-Hold-Ms": str(hold_ms)}
+        if impl == "floor":
+            job = lambda: afloor_stream(port, request)  # noqa: E731
+        else:
+            job = lambda: avenice_text(client, extra)  # noqa: E731
+        await job()
+        base = status("VmRSS")
+        try:  # "5" resets the peak (VmHWM) to the current RSS (Linux 4.0+)
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            reset = True
+        except OSError:
+            reset = False
+        results = await asyncio.gather(*(job() for _ in range(streams)))
+        assert all(n == chunks for n, _ in results), impl
+        peak = status("VmHWM")
+        # RSS growth misses allocations that land in heap pages freed earlier (imports leave many):
+        # the peak of Python's own allocations over a second run is the other view.
+        import tracemalloc
+
+        tracemalloc.start()
+        await asyncio.gather(*(job() for _ in range(streams)))
+        traced = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        await client.close()
+        return {"base_kib": base, "peak_kib": peak, "hwm_reset": reset, "traced_peak_kib": traced / 1024}
+
+    print(json.dumps(asyncio.run(run())))
+
+
+def bench_async(args: argparse.Namespace, out: dict[str, object]) -> None:
+    chunks = args.stream_chunks
+    server = subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), "--serve", "--stream-chunks", str(chunks), "--chunking", args.chunking],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        _bench_async(args, out, int(server.stdout.readline()))
+    finally:
+        server.kill()  # (our own child, by its handle)
+        server.wait()
+
+
+def _bench_async(args: argparse.Namespace, out: dict[str, object], port: int) -> None:
+    import asyncio
+
+    chunks, streams, total, inflight = args.stream_chunks, args.streams, args.async_requests, args.inflight
+    base = f"http://127.0.0.1:{port}/api/v1"
+    stream_req = raw_request(port, REQUEST)
+    ping = json.dumps({"model": "bench", "messages": [{"role": "user", "content": "ping"}]}).encode()
+    ping_req = raw_request(port, ping)
+    delay_ms = args.delay_ms
+    delay_req = raw_request(port, REQUEST, b"X-Bench-Delay-Ms: %d\r\n" % delay_ms)
+    results: dict[str, object] = {}
+
+    async def main() -> None:
+        client = venice.AsyncVeniceClient(api_key="x", base_url=base, env_file=False)
+        shim = venice.AsyncOpenAI(api_key="x", base_url=base, env_file=False)
+        limited = venice.AsyncVeniceClient(api_key="x", base_url=base, env_file=False, max_concurrency=inflight)
+        sdk = openai.AsyncOpenAI(api_key="x", base_url=base, max_retries=0) if openai is not None else None
+        text = "".join([t async for t in await client.chat.complete("hi", model="bench", stream=True)])
+        assert text == "".join(f"tok{i} " for i in range(chunks)), "venice assembled the wrong text"
+
+        def fan_out(job: Any) -> Any:
+            async def run() -> None:
+                done = await asyncio.gather(*(job() for _ in range(streams)))
+                assert all(n == chunks for n, _ in done), [n for n, _ in done][:5]
+
+            return run
+
+        impls: dict[str, Any] = {
+            "floor (raw asyncio)": fan_out(lambda: afloor_stream(port, stream_req)),
+            "drain (no parsing: server check)": fan_out(lambda: adrain_stream(port, stream_req, chunks)),
+            "venice AsyncVeniceClient (text)": fan_out(lambda: avenice_text(client)),
+            "venice AsyncOpenAI (objects)": fan_out(lambda: aopenai_chunks(shim)),
+        }
+        if sdk is not None:
+            impls["openai AsyncOpenAI"] = fan_out(lambda: aopenai_chunks(sdk))
+        rows = await _async_rounds(port, args.rounds, impls, streams * chunks, "floor (raw asyncio)")
+        print(f"\n## Async streams: {streams} concurrent streams x {chunks} chunks ({args.chunking} framing) on one")
+        print(f"client, median of {args.rounds} interleaved rounds; range = lowest–highest per-round ratio")
+        _print_rows(rows, "chunks/s")
+        if sdk is not None:
+            ours, theirs = rows["venice AsyncVeniceClient (text)"]["per_s"], rows["openai AsyncOpenAI"]["per_s"]
+            print(f"venice vs openai AsyncOpenAI: {ours / theirs:.1f}x")
+        results["streams"] = rows
+
+        impls = {
+            "floor (raw asyncio)": lambda: afloor_rps(port, ping_req, total, inflight),
+            "venice, shared by workers": lambda: avenice_rps(client, total, inflight),
+            f"venice, max_concurrency={inflight}": lambda: avenice_rps_limited(limited, total, inflight),
+            "venice AsyncOpenAI": lambda: aopenai_rps(shim, total, inflight),
+        }
+        if sdk is not None:
+            impls["openai AsyncOpenAI"] = lambda: aopenai_rps(sdk, total, inflight)
+        rows = await _async_rounds(port, args.rounds, impls, total, "floor (raw asyncio)")
+        print(f"\n## Async requests: {total} non-streamed requests, {inflight} in flight, one client (median of {args.rounds})")
+        _print_rows(rows, "req/s")
+        if sdk is not None:
+            ours, theirs = rows["venice, shared by workers"]["per_s"], rows["openai AsyncOpenAI"]["per_s"]
+            print(f"venice vs openai AsyncOpenAI: {ours / theirs:.1f}x")
+        results["requests"] = rows
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+        async def floor_first() -> float:
+            start = time.perf_counter()
+            writer.write(delay_req)
+            await reader.readuntil(b"\r\n\r\n")
+            n, first, rest = 0, 0.0, b""
+            while True:
+                size = int(await reader.readuntil(b"\r\n"), 16)
+                if not size:
+                    break
+                events = (rest + (await reader.readexactly(size + 2))[:-2]).split(b"\n\n")
+                rest = events.pop()
+                for event in events:
+                    if event[:6] == b"data: " and event[6:12] != b"[DONE]":
+                        choices = json.loads(event[6:])["choices"]
+                        if choices and choices[0]["delta"].get("content"):
+                            if not n:
+                                first = time.perf_counter() - start
+                            n += 1
+            await reader.readuntil(b"\r\n")
+            return first
+
+        extra = {"X-Bench-Delay-Ms": str(delay_ms)}
+        floor, ours = [], []
+        for i in range(args.ttft_reps + 1):
+            f = await floor_first()
+            v = (await avenice_text(client, extra))[1]
+            if i:
+                floor.append(f * 1000 - delay_ms)
+                ours.append(v * 1000 - delay_ms)
+        writer.close()
+        diffs = [v - f for f, v in zip(floor, ours)]
+        f_med, v_med = statistics.median(floor), statistics.median(ours)
+        print(f"\n## Async time to first text delta, no load, minus the server's {delay_ms} ms delay (median of {args.ttft_reps})")
+        print(
+            f"floor: {f_med:.3f} ms   venice: {v_med:.3f} ms   difference: {v_med - f_med:+.3f} ms"
+            f"   (paired differences: median {statistics.median(diffs):+.3f}, range {min(diffs):+.3f}…{max(diffs):+.3f} ms)"
+        )
+        results["ttft"] = {"floor_ms": f_med, "venice_ms": v_med, "difference_ms": v_med - f_med}
+        for c in (client, shim, limited):
+            await c.close()
+        if sdk is not None:
+            await sdk.close()
+
+    asyncio.run(main())
+
+    # Imports compiled from source (PYTHONDONTWRITEBYTECODE, or no __pycache__) leave megabytes of
+    # freed heap that the streams would then fill unseen by RSS: load the bytecode instead.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(ROOT, "venice.py"), os.path.abspath(__file__)], check=True)
+    mem: dict[str, list[float]] = {"floor": [], "venice": []}
+    traced: dict[str, list[float]] = {"floor": [], "venice": []}
+    for _ in range(args.mem_reps):
+        for impl in mem:
+            child = subprocess.run(
+                [sys.executable, os.path.abspath(__file__), "--mem-child", impl, "--port", str(port),
+                 "--streams", str(streams), "--stream-chunks", str(chunks)],
+                check=True, capture_output=True, text=True,
+            )  # fmt: skip
+            info = json.loads(child.stdout)
+            assert info["hwm_reset"], "could not reset VmHWM (/proc/self/clear_refs)"
+            mem[impl].append((info["peak_kib"] - info["base_kib"]) / streams)
+            traced[impl].append(info["traced_peak_kib"] / streams)
+    print(f"\n## Async peak memory per concurrent stream, {streams} streams all open at once (the server holds the")
+    print(f"bodies back 300 ms); fresh process each, after a warm-up stream; median of {args.mem_reps}, range:")
+    print(f"RSS growth / {streams}, and tracemalloc's peak over a second run / {streams}")
+    for impl, kbs in mem.items():
+        t = traced[impl]
+        print(
+            f"{impl:8} RSS {statistics.median(kbs):6.1f} KiB ({min(kbs):.1f}–{max(kbs):.1f})"
+            f"   traced {statistics.median(t):6.1f} KiB ({min(t):.1f}–{max(t):.1f})"
+        )
+    results["memory_kib_per_stream"] = {
+        impl: {"rss": statistics.median(mem[impl]), "traced": statistics.median(traced[impl])} for impl in mem
+    }
+    out["async"] = results
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--only", default="stream,ttft,rps,import", help="comma-separated: stream,ttft,rps,import")
+    p.add_argument("--only", default="stream,ttft,rps,async,import", help="comma-separated: stream,ttft,rps,async,import")
     p.add_argument("--chunks", type=int, default=20000)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--chunking", choices=("block", "event"), default="block", help="16 KiB HTTP chunks, or one per event")
@@ -407,13 +873,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ttft-reps", type=int, default=21)
     p.add_argument("--requests", type=int, default=300)
     p.add_argument("--import-reps", type=int, default=15)
+    p.add_argument("--streams", type=int, default=256, help="async: concurrent streams")
+    p.add_argument("--stream-chunks", type=int, default=200, help="async: chunks per stream")
+    p.add_argument("--async-requests", type=int, default=1000, help="async: non-streamed requests")
+    p.add_argument("--inflight", type=int, default=64, help="async: requests in flight")
+    p.add_argument("--mem-reps", type=int, default=5, help="async: fresh processes per memory figure")
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
+    p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the async section's server
+    p.add_argument("--mem-child", help=argparse.SUPPRESS)  # the async section's memory probe
+    p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.serve:
+        serve_async(args.stream_chunks, args.chunking)
+        return 0
+    if args.mem_child:
+        mem_child(args.mem_child, args.port, args.streams, args.stream_chunks)
+        return 0
     print(f"# venice.py {venice.__version__} benchmark")
     print(f"Python {platform.python_version()} on {platform.platform()}, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}")
     print(f"openai SDK: {openai.__version__ if openai is not None else 'not installed'}")
     out: dict[str, object] = {}
-    sections = {"stream": bench_stream, "ttft": bench_ttft, "rps": bench_rps, "import": bench_import}
+    sections = {"stream": bench_stream, "ttft": bench_ttft, "rps": bench_rps, "async": bench_async, "import": bench_import}
     for name in args.only.split(","):
         sections[name.strip()](args, out)
     if args.json:
