@@ -2076,12 +2076,14 @@ class _Transport:
         return str(name[0])
 
     def proxy_for(self, scheme: str, host: str) -> Optional[_Proxy]:
-        if not self.trust_env or _is_loopback(host):  # the key would travel to the proxy, in clear for http://
-            return None
         key = (scheme, host)
-        if key not in self.proxies:
-            self.proxies[key] = self._find_proxy(scheme, host)
-        return self.proxies[key]
+        try:
+            return self.proxies[key]
+        except KeyError:
+            # Loopback never goes through a proxy: the key would travel to it (in clear, for http://).
+            proxy = None if not self.trust_env or _is_loopback(host) else self._find_proxy(scheme, host)
+            self.proxies[key] = proxy
+            return proxy
 
     def _find_proxy(self, scheme: str, host: str) -> Optional[_Proxy]:
         found = _env_proxies(self.environ)
@@ -2849,8 +2851,8 @@ class _AsyncTransport(_Transport):
         pool = self.loops.get(conn.loop)
         if pool is None or conn.loop.is_closed():
             conn.close()
-        else:
-            pool.checkin(key, conn, self.MAX_IDLE)
+        else:  # (fan-out: as many idle connections as calls may be in flight, or a new one per call)
+            pool.checkin(key, conn, max(self.MAX_IDLE, self.max_concurrency or 64))
 
     def close(self) -> None:
         for pool in list(self.loops.values()):
