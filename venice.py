@@ -64,7 +64,7 @@ if TYPE_CHECKING:  # typing costs import time; annotations are strings (PEP 563)
     from typing import Any, Final, Optional, Union
 
     JSON = Any  # a decoded JSON value
-    from typing import Concatenate, ParamSpec, Protocol, TypeVar
+    from typing import Concatenate, ParamSpec, Protocol, TypeVar  # novermin (type checkers only: never run)
 
     _P = ParamSpec("_P")  # a plan's parameters (see _call)
     _R = TypeVar("_R")  # a plan's result
@@ -2904,7 +2904,7 @@ class _AsyncTransport(_Transport):
                         continue
                     if unanswered or "connection broke" in str(exc):
                         raise _conn_error(f"{req.host} closed the connection without answering", _SENT) from None
-                if isinstance(exc, APITimeoutError):
+                if isinstance(exc, APITimeoutError) and "deadline" not in exc.message:
                     raise _conn_error(
                         f"no response from {req.host} within {req.timeouts.read:g} s", _SENT, timeout=True
                     ) from None
