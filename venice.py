@@ -2760,6 +2760,9 @@ class _AsyncExchange:
             return b""
         except _FramingError as err:
             self.close()
+            missing = reader.missing
+            if missing is not None and missing >= 0:  # in the sync driver's words (_Exchange._read_raw)
+                raise _conn_error(f"the connection closed with {missing} bytes of the response body missing", _SENT) from None
             raise _conn_error(f"the connection broke while reading the response ({err})", _SENT) from None
         except BaseException:  # a timeout, a reset, a cancelled task
             self.close()
