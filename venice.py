@@ -2762,7 +2762,9 @@ class _AsyncExchange:
             self.close()
             missing = reader.missing
             if missing is not None and missing >= 0:  # in the sync driver's words (_Exchange._read_raw)
-                raise _conn_error(f"the connection closed with {missing} bytes of the response body missing", _SENT) from None
+                raise _conn_error(
+                    f"the connection closed with {missing} bytes of the response body missing", _SENT
+                ) from None
             raise _conn_error(f"the connection broke while reading the response ({err})", _SENT) from None
         except BaseException:  # a timeout, a reset, a cancelled task
             self.close()
@@ -2953,7 +2955,11 @@ class _AsyncTransport(_Transport):
         import socket
 
         loop = asyncio.get_running_loop()
-        family, kind, proto, _, address = (await loop.getaddrinfo(proxy.host, proxy.port, type=socket.SOCK_STREAM))[0]
+        try:  # a numeric address needs no resolver (loop.getaddrinfo would start the loop's executor thread)
+            infos = socket.getaddrinfo(proxy.host, proxy.port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+        except socket.gaierror:  # a host name: the loop's resolver, as open_connection does
+            infos = await loop.getaddrinfo(proxy.host, proxy.port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
         sock = socket.socket(family, kind, proto)
         try:
             sock.setblocking(False)
