@@ -3749,8 +3749,9 @@ class AsyncChatStream(_StreamResult):
         """Stop reading and release the connection (closed, unless the stream had ended)."""
         if self._gen is not None:
             await self._gen.aclose()
-        if not self._s.done:
-            self._s._ex.close()
+        # Also when [DONE] was seen: the body's end may be unread (the exchange then still holds its
+        # connection and its max_concurrency place). A no-op once the exchange was released or closed.
+        self._s._ex.close()
 
     close = aclose
 
