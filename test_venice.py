@@ -3189,6 +3189,33 @@ def test_both_clients_time_out_alike(drive, fake):
     assert [r[0] for r in fake.requests] == ["POST", "GET", "GET", "POST", "POST"]
 
 
+def test_both_clients_stream_a_whole_answer_alike(drive, fake):
+    fake.script.append(lambda h: h._send(503, {"error": "Model at capacity"}))  # retried: no body was streamed yet
+    sleeps = []
+
+    def html(handler):
+        handler._send(200, b"<html><title>Just a moment...</title></html>", content_type="text/html")
+
+    async def scenario(c):
+        stream = await aw(c.chat.complete("Hi you", model="m", stream=True))
+        out = [await collect(stream), stream.text, stream.finish_reason, stream.usage.total_tokens]
+        out += [stream.response.text, stream.response.choices[0].message.role, stream.meta.request_id, list(sleeps)]
+        stream = await aw(c.chat.complete("a b", model="m", stream=True))
+        out.append([(ch.choices[0].delta.content if ch.choices else ch.usage.total_tokens) for ch in await collect(stream.chunks())])
+        fake.script.append(html)
+        with pytest.raises(venice.VeniceAPIError) as info:
+            await aw(c.chat.complete("x", model="m", stream=True))
+        return out + [type(info.value), info.value.status_code, "expected an event stream but got text/html" in str(info.value)]
+
+    assert drive.run(scenario, fake.url, sleep=drive.sleep_into(sleeps), random=lambda: 0.0) == [
+        ["Echo: ", "Hi ", "you"], "Echo: Hi you", "stop", 8,
+        "Echo: Hi you", "assistant", "8c1f-STREAM", [0.5],
+        ["Echo: ", "a ", "b", None, 8],
+        venice.VeniceAPIError, 200, True,
+    ]  # fmt: skip
+    assert fake.connections == 1  # every stream read to its end went back to the pool
+
+
 # Async only: cancellation, event loops, concurrency, threads.
 
 
@@ -3252,6 +3279,35 @@ def test_wait_for_and_timeout_around_calls_close_their_connections(fake):
     calls = 3 if sys.version_info >= (3, 11) else 2
     assert fake.connections == calls + 1 and len(fake.requests) == calls + 1
     assert wait_until(lambda: fake.closed == calls + 1)  # each cut call's connection closed, the last one at exit
+
+
+def test_cancelling_a_retry_wait_or_a_raw_read(fake):
+    def half_body(handler):  # a head, part of the body, then nothing until the client hangs up
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", "100")
+        handler.end_headers()
+        handler.wfile.write(b'{"data": [')
+        handler.wfile.flush()
+        wait_for_hang_up(handler)
+
+    fake.script.append(lambda h: h._send(503, {"error": "busy"}))
+    fake.get_script.append(half_body)
+
+    async def main():
+        async with venice.AsyncVeniceClient(KEY, base_url=fake.url, retry=venice.RetryPolicy(backoff_base=30.0)) as c:
+            with pytest.raises(asyncio.TimeoutError):  # cancelled in the 30 s wait before the retry
+                await asyncio.wait_for(c.chat.complete("x", model="m"), 0.3)
+            out = [idle_connections(c)]  # the 503 was read whole: its connection went back to the pool
+            raw = await c.request("GET", "/models", stream=True)
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(raw.read(), 0.2)
+            out += [raw._ex.open, idle_connections(c), len(await c.models.list())]
+            return out
+
+    assert asyncio.run(main()) == [1, False, 0, 2]
+    assert fake.aborted.wait(5)  # the half-read body's connection was closed, not pooled
+    assert [r[0] for r in fake.requests] == ["POST", "GET", "GET"] and fake.connections == 2
 
 
 def test_one_async_client_in_two_event_loops(fake):
