@@ -2988,7 +2988,7 @@ STREAM_FAILURES = [
         id="reset",
     ),
     pytest.param(
-        dict(reply=stream_reply(ev(_chunk("a")), *[b": ping\n\n"] * 50, ev(_chunk("b", finish="stop")), pause=0.1), timeout=0.5),
+        dict(reply=stream_reply(ev(_chunk("a")), *[b": ping\n\n"] * 50, ev(_chunk("b", finish="stop")), pause=0.1), timeout=0.3),
         (venice.APITimeoutError, "a", "only keep-alives", None),
         id="pings-only",
     ),
@@ -3096,19 +3096,24 @@ def test_both_clients_follow_redirects_alike(drive, fake):
     ]
 
 
-def tls_server_context(tmp_path):
+@pytest.fixture(scope="module")
+def tls_cert(tmp_path_factory):
+    """One self-signed certificate (localhost, venice.test, 127.0.0.1) for this section's TLS tests."""
+    return make_cert(tmp_path_factory.mktemp("tls"))
+
+
+def tls_server_context(cert):
     import ssl
 
-    cert, key = make_cert(tmp_path)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    return cert, ctx
+    ctx.load_cert_chain(*cert)
+    return cert[0], ctx
 
 
-def test_both_clients_over_tls_with_a_self_signed_certificate(drive, tmp_path):
+def test_both_clients_over_tls_with_a_self_signed_certificate(drive, tls_cert):
     import ssl
 
-    cert, ctx = tls_server_context(tmp_path)
+    cert, ctx = tls_server_context(tls_cert)
     with running(FakeVenice("localhost", tls=ctx)) as server:
 
         async def scenario(c):
@@ -3138,8 +3143,8 @@ def test_both_clients_over_tls_with_a_self_signed_certificate(drive, tmp_path):
         assert len(server.requests) == 6  # (the unverified server never got the request)
 
 
-def test_both_clients_through_a_connect_proxy(drive, tmp_path):
-    cert, ctx = tls_server_context(tmp_path)
+def test_both_clients_through_a_connect_proxy(drive, tls_cert):
+    cert, ctx = tls_server_context(tls_cert)
     proxy = ConnectProxy()
     proxy.start()
     closed = socket.socket()
@@ -3493,8 +3498,8 @@ def started_by_the_test_servers(thread):
     return getattr(getattr(thread, "_target", None), "__name__", "") in ("process_request_thread", "pipe")
 
 
-def test_async_calls_start_no_thread(tmp_path):
-    cert, ctx = tls_server_context(tmp_path)
+def test_async_calls_start_no_thread(tls_cert):
+    cert, ctx = tls_server_context(tls_cert)
     proxy = ConnectProxy()
     proxy.start()
     try:
