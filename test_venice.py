@@ -2841,6 +2841,35 @@ def wait_for_hang_up(handler):
 NOT_SENT_AGAIN = " — not sent again: it may have been processed (see RetryPolicy.retry_unsafe)"
 
 
+def test_both_clients_send_the_same_bytes_and_read_the_same_meta(fake):
+    async def scenario(c):
+        out = [KEY in repr(c)]
+        await aw(c.request("POST", "/embeddings", json={"input": "x", "model": "e", "user": None, "nested": [{"a": None, "b": 1}]}))
+        data = await aw(c.request("GET", "/api_keys/rate_limits", params={"x": None, "flag": True}))
+        r = await aw(c.chat.complete("hi", model="m", headers={"X-Name": "Zo\u00eb"}))
+        out += [data.data.balances.USD, data.meta.request_id, r.meta.model_id, r.meta.balance_usd, r.meta.venice_version]
+        with pytest.raises(venice.ConfigError, match="line break"):  # refused before sending
+            await aw(c.chat.complete("hi", model="m", headers={"X-A": "1\r\nX-B: 2"}))
+        return out
+
+    seen = []
+    for kind in ("sync", "async"):
+        del fake.requests[:]
+        out = Driver(kind).run(scenario, fake.url, default_headers={"X-Team": "a"})
+        seen.append((out, [(m, path, {k: v for k, v in headers.items() if k != "Host"}, body) for m, path, headers, body in fake.requests]))
+    assert seen[0] == seen[1]  # the same requests, header for header, and the same results
+    out, requests = seen[1]
+    assert out == [False, 12.5, "8c1f-TEST", "m", 12.5, "20261124.1"]
+    assert [(m, path, body) for m, path, _, body in requests] == [
+        ("POST", "/api/v1/embeddings", {"input": "x", "model": "e", "nested": [{"b": 1}]}),
+        ("GET", "/api/v1/api_keys/rate_limits?flag=true", None),
+        ("POST", "/api/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.15}),
+    ]
+    headers = requests[2][2]
+    assert (headers["Authorization"], headers["X-Team"], headers["X-Name"], headers["Accept-Encoding"]) == (f"Bearer {KEY}", "a", "Zo\u00eb", "gzip")
+    assert headers["User-Agent"] == f"venice.py/{venice.__version__} Python/{sys.version_info[0]}.{sys.version_info[1]}"
+
+
 def test_both_clients_map_every_error_status_alike(drive, fake):
     for status, body, *_ in ERROR_CASES:
         ctype = "text/html" if isinstance(body, bytes) else "application/json"
