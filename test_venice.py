@@ -3330,32 +3330,44 @@ def test_cancelling_the_task_iterating_a_stream_closes_its_connection(fake):
     assert wait_until(lambda: fake.closed == 2)
 
 
-def test_wait_for_and_timeout_around_calls_close_their_connections(fake):
+def test_wait_for_around_calls_closes_their_connections(fake):
     fake.script += [wait_for_hang_up, stream_reply(ev(_chunk("first ")), wait_for_hang_up, end=False)]
-    if sys.version_info >= (3, 11):
-        fake.script.append(wait_for_hang_up)
 
     async def main():
         async with venice.AsyncVeniceClient(KEY, base_url=fake.url, max_retries=0) as c:
-            out = []
             with pytest.raises(asyncio.TimeoutError):  # waiting for the head
                 await asyncio.wait_for(c.chat.complete("x", model="m"), 0.2)
-            out.append(idle_connections(c))
+            out = [idle_connections(c)]
             stream = await c.chat.complete("y", model="m", stream=True)
             with pytest.raises(asyncio.TimeoutError):  # mid-stream
                 await asyncio.wait_for(collect(stream), 0.2)
-            out += [stream.text, idle_connections(c)]
-            if sys.version_info >= (3, 11):
-                with pytest.raises(TimeoutError):
-                    async with asyncio.timeout(0.2):
-                        await c.chat.complete("z", model="m")
-            out.append((await c.chat.complete("after", model="m")).text)
+            out += [stream.text, idle_connections(c), (await c.chat.complete("after", model="m")).text]
             return out
 
     assert asyncio.run(main()) == [0, "first ", 0, "Echo: after"]
-    calls = 3 if sys.version_info >= (3, 11) else 2
-    assert fake.connections == calls + 1 and len(fake.requests) == calls + 1
-    assert wait_until(lambda: fake.closed == calls + 1)  # each cut call's connection closed, the last one at exit
+    assert fake.connections == 3 and len(fake.requests) == 3
+    assert wait_until(lambda: fake.closed == 3)  # both cut calls' connections closed, the last one at exit
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout is new in 3.11")
+def test_asyncio_timeout_around_a_call_closes_its_connection(fake):
+    fake.script += [wait_for_hang_up, stream_reply(ev(_chunk("first ")), wait_for_hang_up, end=False)]
+
+    async def main():
+        async with venice.AsyncVeniceClient(KEY, base_url=fake.url, max_retries=0) as c:
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    await c.chat.complete("x", model="m")
+            out = [idle_connections(c)]
+            got = []
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    async for text in await c.chat.complete("y", model="m", stream=True):
+                        got.append(text)
+            return out + [got, idle_connections(c), (await c.chat.complete("after", model="m")).text]
+
+    assert asyncio.run(main()) == [0, ["first "], 0, "Echo: after"]
+    assert fake.connections == 3 and wait_until(lambda: fake.closed == 3)
 
 
 def test_cancelling_a_retry_wait_or_a_raw_read(fake):
