@@ -3553,8 +3553,7 @@ def test_two_hundred_concurrent_streams_on_one_client():
             return await asyncio.gather(*[one(i) for i in range(200)])
 
     with running(BusyFake()) as server:
-        assert asyncio.run(main(server.url)) == [(["Echo: ", f"n{i}"], "stop", 8) for i in range(200)]
-        assert [r[3]["messages"][-1]["content"] for r in server.requests] != []  # (the fake saw them)
+        assert asyncio.run(main(server.url)) == [(["Echo: ", f"n{i}"], "stop", 8) for i in range(200)]  # each its own
         assert sorted(r[3]["messages"][-1]["content"] for r in server.requests) == sorted(f"n{i}" for i in range(200))
 
 
