@@ -3428,8 +3428,9 @@ def test_cancelling_a_retry_wait_or_a_raw_read(fake):
     fake.get_script.append(half_body)
 
     async def main():
-        async with venice.AsyncVeniceClient(KEY, base_url=fake.url, retry=venice.RetryPolicy(backoff_base=30.0)) as c:
-            with pytest.raises(asyncio.TimeoutError):  # cancelled in the 30 s wait before the retry
+        policy = venice.RetryPolicy(backoff_base=5.0)
+        async with venice.AsyncVeniceClient(KEY, base_url=fake.url, retry=policy, random=lambda: 0.0) as c:
+            with pytest.raises(asyncio.TimeoutError):  # cancelled in the 5 s wait before the retry (no jitter)
                 await asyncio.wait_for(c.chat.complete("x", model="m"), 0.3)
             out = [idle_connections(c)]  # the 503 was read whole: its connection went back to the pool
             raw = await c.request("GET", "/models", stream=True)
