@@ -2786,6 +2786,11 @@ class _AsyncExchange:
             return b""
         except _FramingError as err:
             self.close()
+            missing = reader.missing
+            if missing is not None and missing >= 0:  # in the sync driver's words (_Exchange._read_raw)
+                raise _conn_error(
+                    f"the connection closed with {missing} bytes of the response body missing", _SENT
+                ) from None
             raise _conn_error(f"the connection broke while reading the response ({err})", _SENT) from None
         except BaseException:  # a timeout, a reset, a cancelled task
             self.close()
@@ -2976,7 +2981,11 @@ class _AsyncTransport(_Transport):
         import socket
 
         loop = asyncio.get_running_loop()
-        family, kind, proto, _, address = (await loop.getaddrinfo(proxy.host, proxy.port, type=socket.SOCK_STREAM))[0]
+        try:  # a numeric address needs no resolver (loop.getaddrinfo would start the loop's executor thread)
+            infos = socket.getaddrinfo(proxy.host, proxy.port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+        except socket.gaierror:  # a host name: the loop's resolver, as open_connection does
+            infos = await loop.getaddrinfo(proxy.host, proxy.port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
         sock = socket.socket(family, kind, proto)
         try:
             sock.setblocking(False)
@@ -3766,8 +3775,9 @@ class AsyncChatStream(_StreamResult):
         """Stop reading and release the connection (closed, unless the stream had ended)."""
         if self._gen is not None:
             await self._gen.aclose()
-        if not self._s.done:
-            self._s._ex.close()
+        # Also when [DONE] was seen: the body's end may be unread (the exchange then still holds its
+        # connection and its max_concurrency place). A no-op once the exchange was released or closed.
+        self._s._ex.close()
 
     close = aclose
 
