@@ -3184,11 +3184,6 @@ STREAM_FAILURES = [
         dict(reply=stream_reply(ev(_chunk("Partial ")) + ev(_chunk("answer")) + ev(OVERLOADED), b"data: [DONE]\n\n")),
         (venice.StreamError, "Partial answer", "The model is overloaded", "model_overloaded"),
         id="in-band-error-in-the-same-block",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="_StreamState._step raises an in-band error before returning the deltas decoded before it in the "
-            "same block: they are in .partial but never yielded (both clients; the async one reads 64 KiB at a time)",
-        ),
     ),
     pytest.param(
         dict(reply=stream_reply(ev(_chunk("so far")), reset, end=False)),
@@ -3239,14 +3234,7 @@ def close_connection(handler):
 @pytest.mark.parametrize(
     "drive",
     [
-        pytest.param(
-            Driver("sync"),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the sync driver (_Exchange._read_raw) says 'IncompleteRead: IncompleteRead(0 bytes read)' "
-                "where the async one says that the connection closed before the end of the chunked body",
-            ),
-        ),
+        Driver("sync"),
         Driver("async"),
     ],
     ids=["sync", "async"],
@@ -3278,15 +3266,7 @@ def test_both_clients_say_alike_that_a_chunked_body_was_cut_short(drive, fake):
 @pytest.mark.parametrize(
     "drive",
     [
-        pytest.param(
-            Driver("sync"),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="ChatStream.close() closes the exchange only if [DONE] was not seen: when [DONE] came in the "
-                "block already read but the body's end did not, the connection is neither pooled nor closed (an "
-                "'unclosed socket' ResourceWarning when it is collected)",
-            ),
-        ),
+        Driver("sync"),
         Driver("async"),
     ],
     ids=["sync", "async"],

@@ -1863,7 +1863,10 @@ class _Exchange:
             raise _conn_error(f"no data from the server for {self.timeouts.read:g} s", _SENT, timeout=True) from None
         except Exception as exc:  # OSError, http.client.IncompleteRead and the other HTTPExceptions
             self.close()
-            raise _conn_error(f"the connection broke while reading the response ({_describe(exc)})", _SENT) from None
+            # (the chunked body cut short: said as _ResponseReader says it for the async driver)
+            cut = resp.chunked and type(exc).__name__ == "IncompleteRead"
+            what = "the connection closed before the end of the chunked body" if cut else _describe(exc)
+            raise _conn_error(f"the connection broke while reading the response ({what})", _SENT) from None
         if not data or resp.length == 0:  # the end (http.client leaves a Content-Length body open)
             missing = resp.length
             if not data and missing:  # http.client's read1() returns b"" at an early EOF instead of raising
@@ -3353,6 +3356,7 @@ class _StreamState:
         self._want = idle_timeout  # the read timeout the next read needs
         self._timeout = idle_timeout  # the one set now (the request's read timeout)
         self._quiet = False  # only pings since the last data event
+        self._pending: Optional[StreamError] = None  # an in-band error, raised once the deltas before it are out
 
     @property
     def text(self) -> str:
@@ -3374,8 +3378,7 @@ class _StreamState:
             if err is not None:
                 raise err from None
         finally:
-            if not self.done:
-                self._ex.close()
+            self._ex.close()  # (nothing to do once the body ended: the connection went back to the pool)
 
     async def _arun(self, which: int) -> AsyncGenerator[Any, None]:
         """``_run`` for AsyncChatStream: yields element ``which`` of each pair (0 chunk, 1 text), if any."""
@@ -3393,12 +3396,13 @@ class _StreamState:
             if err is not None:
                 raise err from None
         finally:
-            if not self.done:
-                self._ex.close()
+            self._ex.close()
 
     def _arm(self) -> None:
         """Before a read: set its timeout if it changed (the idle time left after pings, capped by the
         call's deadline; at most 1 s while reading what follows [DONE])."""
+        if self._pending is not None:
+            raise self._pending
         want = min(1.0, self._idle) if self.done else self._want
         if self._deadline is not None:  # (max: pings may have used up the idle time; that read then times out)
             left = self._idle - (time.monotonic() - self._last)
@@ -3449,7 +3453,10 @@ class _StreamState:
             if not isinstance(obj, dict):
                 continue
             if event == "error" or obj.get("error") is not None:  # ("error": null is no error)
-                raise self._stream_error(obj)
+                if not out:
+                    raise self._stream_error(obj)
+                self._pending = self._stream_error(obj)  # after the deltas before it (raised by _arm)
+                return out
             # Fast path: the usual chunk, one choice with a plain-text delta and nothing else.
             choices = obj.get("choices")
             if text0 is not None and len(obj) == 5 and choices and len(choices) == 1:
@@ -3722,8 +3729,7 @@ class ChatStream(_StreamResult):
             self._s.stopped = True
             self._s._ex.abort()  # wakes its blocked read; it closes the connection itself
             return
-        if not self._s.done:
-            self._s._ex.close()
+        self._s._ex.close()  # (also after [DONE] with the body's end unread; a no-op once it was pooled)
 
     def __enter__(self) -> ChatStream:
         return self
