@@ -599,6 +599,11 @@ def _check_base_url(url: Any, key: Optional[str] = None) -> str:
         parts = urlsplit(url)
         problem = "its port is not a number from 0 to 65535"
         parts.port  # noqa: B018 - raises ValueError for a bad port
+        problem = "it is not a valid URL (brackets are for IPv6 addresses)"
+        if "[" in parts.netloc:  # (Python 3.11+ checks this itself; 3.9 and 3.10 take any text in brackets)
+            import ipaddress
+
+            ipaddress.IPv6Address((parts.hostname or "").split("%")[0])
         problem = None
     except ValueError:
         # urllib's text quotes parts of the URL (the port, a host in brackets), where a key may have been
