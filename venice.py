@@ -4220,6 +4220,8 @@ class _BaseClient:
         self.chat: Any = Chat(self)
         self.models: Any = Models(self)
         self.embeddings: Any = Embeddings(self)
+        self.characters: Any = Characters(self)
+        self.billing: Any = Billing(self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.config.base_url!r}, api_key={mask_key(self.config.api_key)!r})"
@@ -4480,6 +4482,9 @@ class VeniceClient(_BaseClient):
         chat: ``chat.complete(...)`` and ``chat.completions.create(...)``.
         models: ``models.list()``, ``models.traits()``, ``models.compatibility_mapping()``.
         embeddings: ``embeddings.create(input, model=None)``.
+        characters: ``characters.list(search)``, ``characters.get(slug)``, ``characters.reviews(slug)``.
+        billing: ``billing.balance()``, ``billing.usage_history()``, ``billing.usage_history_csv(path)``,
+            ``billing.usage_analytics()``.
         config: The resolved ``Config``.
     """
 
@@ -4487,6 +4492,8 @@ class VeniceClient(_BaseClient):
         chat: Chat
         models: Models
         embeddings: Embeddings
+        characters: Characters
+        billing: Billing
 
     def __enter__(self) -> VeniceClient:
         return self
@@ -4583,6 +4590,17 @@ if TYPE_CHECKING:  # What AsyncVeniceClient's namespaces return, for type checke
             self, input: Union[str, Sequence[str]], model: Optional[str] = None, **kwargs: Any
         ) -> CreateEmbeddingResponse: ...
 
+    class _AsyncCharacters(Protocol):  # (list and reviews are not awaited: iterate with `async for`)
+        def list(self, search: Optional[str] = None, **kwargs: Any) -> Pages: ...
+        async def get(self, slug: str) -> AttrDict: ...
+        def reviews(self, slug: str, *, page_size: int = 20, page: int = 1) -> Pages: ...
+
+    class _AsyncBilling(Protocol):
+        async def balance(self) -> AttrDict: ...
+        def usage_history(self, **kwargs: Any) -> Pages: ...
+        async def usage_history_csv(self, path_or_file: Any, **kwargs: Any) -> int: ...
+        async def usage_analytics(self, lookback: Optional[str] = None, **kwargs: Any) -> AttrDict: ...
+
     class _AsyncCompletions(Protocol):
         @_overload
         async def create(
@@ -4656,6 +4674,8 @@ class AsyncVeniceClient(_BaseClient):
         chat: _AsyncChat
         models: _AsyncModels
         embeddings: _AsyncEmbeddings
+        characters: _AsyncCharacters
+        billing: _AsyncBilling
 
     def __init__(self, api_key: Optional[str] = None, *, max_concurrency: Optional[int] = None, **kwargs: Any) -> None:
         if max_concurrency is not None and (not _is_number(max_concurrency, whole=True) or max_concurrency < 1):
@@ -4846,6 +4866,14 @@ class _AsyncMockExchange(_MockExchange):
 # and returns the call's result. Retries, redirects, error mapping and decoding live here, once.
 
 
+#: Routes Venice has retired (they answer 410) → what to call instead, said in the error's hint.
+_RETIRED: Final = {
+    "/billing/usage": "retired by Venice: use client.billing.usage_history() (GET /billing/usage-history; "
+    "pageSize and the nextCursor instead of page and limit, startTimestamp and endTimestamp instead of "
+    "startDate and endDate) or, for CSV, client.billing.usage_history_csv()",
+}
+
+
 def _send_plan(
     client: _BaseClient,
     method: str,
@@ -4894,6 +4922,9 @@ def _send_plan(
                 continue
             meta = client._meta(ex)
             api_error = _api_error(status, rheaders, ex.body, meta, client._clock())
+            if status == 410:
+                route = req.target.split("?")[0][len(client._prefix) :]
+                api_error.hint = _RETIRED.get(route, api_error.hint)
             should = rheaders.get("x-should-retry", "").lower()
             retryable = should == "true" or (should != "false" and status in policy.retry_statuses)
             if status == 409 and api_error.code == "needs_consent":
@@ -5240,6 +5271,7 @@ class Chat:
         timeout: Optional[float] = None,
         deadline: Optional[float] = None,
         headers: Optional[Mapping[str, str]] = None,
+        character: Optional[str] = None,
         **kwargs: Any,
     ) -> Union[ChatResponse, ChatStream]:
         """Ask a model for a chat completion.
@@ -5257,6 +5289,8 @@ class Chat:
                 ``function_to_tool``).
             venice_parameters: Venice options, e.g. ``{"enable_web_search": "auto"}``.
             stop: A stop sequence or up to 4 of them.
+            character: A character's slug (``client.characters.list()``): the model answers as that
+                character (sent as ``venice_parameters.character_slug``).
             timeout: Read timeout for this call (for streams: the longest wait between data events).
             deadline: Overall seconds for the call, retries and stream included.
             headers: Extra headers for this call.
@@ -5291,6 +5325,10 @@ class Chat:
         if venice_parameters:
             _check_dict("venice_parameters", venice_parameters, InvalidRequestError)
             body["venice_parameters"] = dict(venice_parameters)
+        if character is not None:
+            if not isinstance(character, str) or not character:
+                raise InvalidRequestError(f"character must be a character's slug, got {character!r}")
+            body["venice_parameters"] = {**body.get("venice_parameters", {}), "character_slug": character}
         body["stop"] = normalize_stop(stop)
         seed = kwargs.get("seed")
         if seed is not None and (not _is_number(seed, whole=True) or seed < 1):
@@ -5465,6 +5503,463 @@ def _chunks_plan(client: _BaseClient, plan: Generator[Any, Any, Any], usage: boo
     """The shim's result: a stream of chunk objects instead of text (see ``_ChunkStream``)."""
     result = yield from plan
     return result if isinstance(result, ChatResponse) else client._chunk_stream(result, usage)
+
+
+# -- paged results, characters and billing (issue 13) -------------------------------------------
+
+
+class Pages:
+    """The rows of a paged endpoint, fetched one page at a time as you iterate, never ahead: a
+    ``break`` after ten rows fetches no further page. ``for`` with ``VeniceClient``, ``async for``
+    with ``AsyncVeniceClient`` (the call itself is not awaited). Each iteration starts again from
+    the first page.
+
+    Attributes:
+        meta: ``ResponseMeta`` of the last page fetched (``None`` before the first).
+        pages: How many pages have been fetched.
+        total: The number of rows Venice reports for the whole result, when it reports one.
+
+    Example::
+
+        for character in client.characters.list("philosopher"):
+            print(character.slug)
+    """
+
+    def __init__(
+        self,
+        client: _BaseClient,
+        first: Any,
+        fetch: Callable[[Any], Generator[Any, Any, tuple[Any, Any, ResponseMeta, Optional[int]]]],
+    ) -> None:
+        self._client = client
+        self._first = first
+        self._fetch = fetch  # state -> plan returning (rows, next state or None, meta, total)
+        self.meta: Optional[ResponseMeta] = None
+        self.pages = 0
+        self.total: Optional[int] = None
+
+    def __repr__(self) -> str:
+        return f"<Pages: {self.pages} fetched>"
+
+    def _page(self, state: Any) -> Generator[Any, Any, tuple[Any, Any]]:
+        rows, following, meta, total = yield from self._fetch(state)
+        self.meta, self.pages = meta, self.pages + 1
+        if total is not None:
+            self.total = total
+        return rows, following
+
+    def __iter__(self) -> Iterator[AttrDict]:
+        if isinstance(self._client, AsyncVeniceClient):
+            raise TypeError("these pages come from an AsyncVeniceClient: iterate with `async for`")
+        return self._rows()
+
+    def _rows(self) -> Iterator[AttrDict]:
+        state = self._first
+        while state is not None:
+            rows, state = self._client._run(self._page(state))
+            yield from rows
+
+    def __aiter__(self) -> AsyncIterator[AttrDict]:
+        if not isinstance(self._client, AsyncVeniceClient):
+            raise TypeError("these pages come from a VeniceClient: iterate with `for`")
+        return self._arows()
+
+    async def _arows(self) -> AsyncIterator[AttrDict]:
+        state = self._first
+        while state is not None:
+            rows, state = await self._client._run(self._page(state))
+            for row in rows:
+                yield row
+
+
+def _whole(name: str, value: Any, low: int, high: Optional[int] = None) -> int:
+    """A whole-number argument within bounds, or ``InvalidRequestError`` before anything is sent."""
+    if not _is_number(value, whole=True) or value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise InvalidRequestError(f"{name} must be a whole number {bounds}, got {value!r}")
+    return int(value)
+
+
+def _csv_param(name: str, value: Union[str, Sequence[str], None]) -> Optional[str]:
+    """A list filter as Venice takes it in a query: comma-separated (its spec accepts both forms)."""
+    if value is None or isinstance(value, str):
+        return value
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise InvalidRequestError(f"{name} must be a string or a list of strings, got {value!r}")
+    return ",".join(value) or None
+
+
+def _slug_path(slug: Any, suffix: str = "") -> str:
+    if not isinstance(slug, str) or not slug.strip():
+        raise InvalidRequestError(f"slug must be a non-empty string (e.g. 'alan-watts'), got {slug!r}")
+    from urllib.parse import quote
+
+    return f"/characters/{quote(slug, safe='')}{suffix}"
+
+
+def _timestamp(name: str, value: Any) -> Optional[str]:
+    """An ISO 8601 UTC timestamp (``Z`` suffix, as Venice wants) from a ``datetime`` (naive: UTC),
+    a ``date`` (its midnight, UTC) or a string (sent as given)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return str(value)  # (a str subclass as a plain str)
+    import datetime
+
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        text: str = value.strftime("%Y-%m-%dT%H:%M:%S")
+        return text + (f".{value.microsecond // 1000:03d}Z" if value.microsecond else "Z")
+    if isinstance(value, datetime.date):
+        return f"{value.isoformat()}T00:00:00Z"
+    raise InvalidRequestError(f"{name} must be a datetime, a date or an ISO 8601 string, got {value!r}")
+
+
+def _object(body: Any, key: str, what: str) -> AttrDict:
+    """A 200 JSON answer that must be an object with ``key``; else it is raised as an error."""
+    if isinstance(body, AttrDict) and key in body and body.get("error") is None:
+        return body
+    meta = body.meta if isinstance(body, AttrDict) else None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        error = error.get("message") or error
+    message = str(error) if error else f"{what} answered without {key!r}"
+    raise VeniceAPIError(message, status_code=200, body=body, request_id=getattr(meta, "request_id", None), meta=meta)
+
+
+class Characters:
+    """``client.characters``: Venice's public characters (a preview API at Venice). Chat with one
+    with ``client.chat.complete(..., character="slug")``."""
+
+    def __init__(self, client: _BaseClient) -> None:
+        self._client = client
+
+    def list(
+        self,
+        search: Optional[str] = None,
+        *,
+        categories: Union[str, Sequence[str], None] = None,
+        tags: Union[str, Sequence[str], None] = None,
+        model_id: Union[str, Sequence[str], None] = None,
+        is_adult: Optional[bool] = None,
+        is_pro: Optional[bool] = None,
+        is_web_enabled: Optional[bool] = None,
+        sort_by: Optional[str] = None,
+        sort_order: Optional[str] = None,
+        page_size: int = 50,
+        offset: int = 0,
+    ) -> Pages:
+        """The characters, fetched lazily page by page (``GET /characters``, by limit and offset).
+
+        Args:
+            search: Words to find in names, descriptions or tags (``#tag`` works).
+            categories, tags, model_id: Keep characters in these (a string or a list of up to 20).
+            is_adult, is_pro, is_web_enabled: Keep only characters with (``True``) or without
+                (``False``) adult content, a pro model, web access.
+            sort_by: ``"featured"``, ``"highestRating"``, ``"highlyRated"``, ``"highlyRatedAndRecent"``,
+                ``"imports"``, ``"mostRecent"`` or ``"ratingCount"``. sort_order: ``"asc"`` or ``"desc"``.
+            page_size: Characters per request, 1–100. offset: Characters to skip.
+        Returns:
+            ``Pages`` of character objects (``.slug``, ``.name``, ``.description``, ``.stats``, …):
+            iterate with ``for`` (``async for`` with ``AsyncVeniceClient``). The first request is
+            sent when iteration starts; a page shorter than ``page_size`` is the last.
+        Raises:
+            InvalidRequestError: Bad arguments (at the call) or rejected by Venice (while iterating).
+            VeniceAPIError, APIConnectionError: While iterating, as for any call.
+
+        Example::
+
+            for c in itertools.islice(client.characters.list(sort_by="highestRating"), 10):
+                print(c.slug, c.name)
+        """
+        limit = _whole("page_size", page_size, 1, 100)
+        params = {
+            "search": search,
+            "categories": _csv_param("categories", categories),
+            "tags": _csv_param("tags", tags),
+            "modelId": _csv_param("model_id", model_id),
+            "isAdult": is_adult,
+            "isPro": is_pro,
+            "isWebEnabled": is_web_enabled,
+            "sortBy": sort_by,
+            "sortOrder": sort_order,
+            "limit": limit,
+        }
+        client = self._client
+
+        def fetch(start: int) -> Generator[Any, Any, tuple[Any, Any, ResponseMeta, Optional[int]]]:
+            body = yield from _json_plan(client, "GET", "/characters", params={**params, "offset": start})
+            rows = _data(body, list, "GET /characters")
+            # Venice reports no total here: a short page is the last one.
+            following = start + len(rows) if len(rows) >= limit else None
+            return rows, following, body.meta, None
+
+        return Pages(client, _whole("offset", offset, 0), fetch)
+
+    @_call
+    def get(self, slug: str) -> Generator[Any, Any, AttrDict]:
+        """One character by its slug (``GET /characters/{slug}``).
+
+        Returns:
+            The character (``.name``, ``.description``, ``.modelId``, ``.stats``, …) with ``.meta``.
+        Raises:
+            NotFoundError: No such character. VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            print(client.characters.get("alan-watts").description)
+        """
+        path = _slug_path(slug)
+        body = yield from _json_plan(self._client, "GET", path)
+        character: AttrDict = _data(body, dict, f"GET {path}")
+        character.meta = body.meta
+        return character
+
+    def reviews(self, slug: str, *, page_size: int = 20, page: int = 1) -> Pages:
+        """A character's public reviews, fetched lazily page by page (``GET /characters/{slug}/reviews``,
+        by page and pageSize; ``x-pagination-*`` headers say how many there are).
+
+        Args:
+            slug: The character. page_size: Reviews per request, 1–100. page: The first page to fetch (1-based).
+        Returns:
+            ``Pages`` of reviews (``.rating``, ``.message``, ``.createdAt``, …), ``.total`` the number
+            of reviews Venice reports; ``for`` (or ``async for``) as for ``list()``.
+        Raises:
+            InvalidRequestError: Bad arguments. NotFoundError: No such character (while iterating).
+
+        Example::
+
+            for review in client.characters.reviews("alan-watts"):
+                print(review.rating, review.message)
+        """
+        path = _slug_path(slug, "/reviews")
+        size = _whole("page_size", page_size, 1, 100)
+        client = self._client
+
+        def fetch(number: int) -> Generator[Any, Any, tuple[Any, Any, ResponseMeta, Optional[int]]]:
+            body = yield from _json_plan(client, "GET", path, params={"page": number, "pageSize": size})
+            rows = _data(body, list, f"GET {path}")
+            meta: ResponseMeta = body.meta
+            paging = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
+            pages = _number(meta.headers.get("x-pagination-total-pages"), int)
+            total = _number(meta.headers.get("x-pagination-total"), int)
+            pages = pages if pages is not None else paging.get("totalPages")
+            total = total if total is not None else paging.get("total")
+            more = rows and (not isinstance(pages, int) or number < pages)
+            return rows, number + 1 if more else None, meta, total if isinstance(total, int) else None
+
+        return Pages(client, _whole("page", page, 1), fetch)
+
+
+def _csv_records(data: bytes) -> int:
+    """CSV records in ``data``: line ends outside quoted fields (RFC 4180: a quoted field may hold a
+    line break, and ``""`` inside one toggles twice), plus a last line without one."""
+    outside = data.split(b'"')[::2]
+    return sum(part.count(b"\n") for part in outside) + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def _csv_body(data: bytes) -> bytes:
+    """``data`` without its first CSV record (the header row)."""
+    offset = 0
+    for i, part in enumerate(data.split(b'"')):
+        if not i % 2:
+            end = part.find(b"\n")
+            if end >= 0:
+                return data[offset + end + 1 :]
+        offset += len(part) + 1
+    return b""
+
+
+class Billing:
+    """``client.billing``: balance, usage history (JSON rows or Venice's CSV export) and analytics.
+    These routes need an ADMIN key (an INFERENCE key gets ``UnauthorizedError``)."""
+
+    def __init__(self, client: _BaseClient) -> None:
+        self._client = client
+
+    @_call
+    def balance(self) -> Generator[Any, Any, AttrDict]:
+        """The account's balances (``GET /billing/balance``).
+
+        Returns:
+            ``.balances.usd`` and ``.balances.diem`` (``None`` where there is none), ``.canConsume``,
+            ``.consumptionCurrency`` and ``.diemEpochAllocation``, with ``.meta``.
+        Raises:
+            UnauthorizedError: Not an ADMIN key. VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            b = client.billing.balance()
+            print(b.balances.usd, "USD", b.balances.diem, "DIEM")
+        """
+        body = yield from _json_plan(self._client, "GET", "/billing/balance")
+        return _object(body, "balances", "GET /billing/balance")
+
+    def _history_params(self, currency: Any, start: Any, end: Any, page_size: Any) -> dict[str, Any]:
+        return {
+            "currency": currency,
+            "startTimestamp": _timestamp("start", start),
+            "endTimestamp": _timestamp("end", end),
+            "pageSize": None if page_size is None else _whole("page_size", page_size, 10, 1000),
+        }
+
+    def usage_history(
+        self,
+        *,
+        currency: Optional[str] = None,
+        start: Any = None,
+        end: Any = None,
+        page_size: Optional[int] = None,
+    ) -> Pages:
+        """Usage ledger entries, oldest first, fetched lazily page by page (``GET /billing/usage-history``,
+        by cursor: each page's ``nextCursor`` fetches the next; the filters travel in the cursor).
+
+        Args:
+            currency: ``"USD"``, ``"DIEM"`` or ``"BUNDLED_CREDITS"``.
+            start, end: From ``start`` (inclusive) to ``end`` (exclusive): ``datetime`` (naive: UTC),
+                ``date`` or an ISO 8601 string such as ``"2026-06-01T00:00:00Z"``.
+            page_size: Entries per request, 10–1000 (Venice's default 1000).
+        Returns:
+            ``Pages`` of entries (``.timestamp``, ``.sku``, ``.units``, ``.amount``, ``.currency``,
+            ``.inferenceDetails``, …); ``for`` (or ``async for``).
+        Raises:
+            InvalidRequestError: Bad arguments, or a cursor Venice rejected (restart the walk).
+            UnauthorizedError: Not an ADMIN key.
+
+        Example::
+
+            spent = sum(-e.amount for e in client.billing.usage_history(currency="USD", start=date(2026, 6, 1)))
+        """
+        params = self._history_params(currency, start, end, page_size)
+        client = self._client
+
+        def fetch(cursor: str) -> Generator[Any, Any, tuple[Any, Any, ResponseMeta, Optional[int]]]:
+            # A continuation sends the cursor alone: Venice rejects filters sent beside one.
+            query = {"cursor": cursor} if cursor else params
+            body = yield from _json_plan(client, "GET", "/billing/usage-history", params=query)
+            rows = _data(body, list, "GET /billing/usage-history")
+            following = body.get("nextCursor")
+            return rows, following if isinstance(following, str) and following else None, body.meta, None
+
+        return Pages(client, "", fetch)
+
+    @_call
+    def usage_history_csv(
+        self,
+        path_or_file: Any,
+        *,
+        currency: Optional[str] = None,
+        start: Any = None,
+        end: Any = None,
+        page_size: Optional[int] = None,
+        progress: Optional[Callable[[int], Any]] = None,
+    ) -> Generator[Any, Any, int]:
+        """Save Venice's CSV export of the usage history (``GET /billing/usage-history`` with
+        ``Accept: text/csv``), every page of it (each page's ``x-next-cursor`` header fetches the
+        next), as one CSV file with one header row.
+
+        A path is written through a temporary file beside it (readable by you only, as the result
+        is) that is renamed when the last page is in: the path never holds half an export, and a
+        failure leaves it as it was. A file object (binary, or text) is written to page by page.
+
+        Args:
+            path_or_file: Where to write: a path, or an open file.
+            currency, start, end, page_size: As for ``usage_history()``.
+            progress: Called with the number of rows written so far after each page.
+        Returns:
+            The number of data rows written (header not counted).
+        Raises:
+            VeniceAPIError: An error status, or an answer that is not CSV. OSError: The file can't be written.
+
+        Example::
+
+            rows = client.billing.usage_history_csv("usage.csv", start="2026-06-01T00:00:00Z")
+        """
+        is_path = isinstance(path_or_file, (str, os.PathLike))
+        if not is_path and not callable(getattr(path_or_file, "write", None)):
+            raise InvalidRequestError(f"path_or_file must be a path or a writable file, got {path_or_file!r}")
+        params = self._history_params(currency, start, end, page_size)
+        import io
+
+        text = not is_path and isinstance(path_or_file, io.TextIOBase)
+        out: Any = None if is_path else path_or_file
+        temp: Optional[str] = None
+        rows = pages = 0
+        cursor = ""
+        ended_line = True
+        try:
+            while True:
+                query = {"cursor": cursor} if cursor else params
+                csv = {"Accept": "text/csv"}
+                ex = yield from _send_plan(
+                    self._client, "GET", "/billing/usage-history", None, query, csv, False, None, None
+                )
+                ctype = ex.headers.get("content-type", "").lower()
+                if "csv" not in ctype:
+                    raise _unexpected_answer(
+                        ex, self._client._meta(ex), ex.body, f"expected CSV but got {ctype or 'no content type'}"
+                    )
+                data = bytes(ex.body)
+                if pages:
+                    data = _csv_body(data)  # one header row, however many pages
+                    rows += _csv_records(data)
+                else:
+                    rows += max(0, _csv_records(data) - 1)
+                if out is None:  # (opened once the first page is in: a failed first request leaves no file)
+                    import tempfile
+
+                    target = os.fspath(path_or_file)
+                    folder, name = os.path.split(os.path.abspath(target))
+                    fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+                    out = os.fdopen(fd, "wb")
+                if data:
+                    if not ended_line:  # (a page that did not end its last row)
+                        data = b"\n" + data
+                    out.write(data.decode("utf-8") if text else data)
+                    ended_line = data.endswith(b"\n")
+                pages += 1
+                if progress is not None:
+                    progress(rows)
+                cursor = ex.headers.get("x-next-cursor", "").strip()
+                if not cursor:
+                    break
+            if temp is not None:
+                out.close()
+                os.replace(temp, os.fspath(path_or_file))
+                temp = None
+            return rows
+        finally:
+            if temp is not None:  # failed (or cancelled) before the end: no half file anywhere
+                out.close()
+                os.unlink(temp)
+
+    @_call
+    def usage_analytics(
+        self, lookback: Optional[str] = None, *, start_date: Any = None, end_date: Any = None
+    ) -> Generator[Any, Any, AttrDict]:
+        """Usage totals by date, model and API key (``GET /billing/usage-analytics``; beta at Venice,
+        cached there for 10 minutes).
+
+        Args:
+            lookback: The period, e.g. ``"7d"`` (Venice's default) up to ``"90d"``.
+            start_date, end_date: Instead of ``lookback``: both, as ``date`` or ``"YYYY-MM-DD"``.
+        Returns:
+            ``.byDate``, ``.byModel``, ``.byKey``, ``.topModels``, … with ``.meta``.
+        Raises:
+            InvalidRequestError: Only one of start_date and end_date. VeniceAPIError, APIConnectionError.
+
+        Example::
+
+            for day in client.billing.usage_analytics("30d").byDate:
+                print(day.date, day.USD)
+        """
+        if (start_date is None) != (end_date is None):
+            raise InvalidRequestError("pass both start_date and end_date, or neither")
+        dates = [d.isoformat() if hasattr(d, "isoformat") else d for d in (start_date, end_date)]
+        params = {"lookback": lookback, "startDate": dates[0], "endDate": dates[1]}
+        body = yield from _json_plan(self._client, "GET", "/billing/usage-analytics", params=params)
+        return _object(body, "byDate", "GET /billing/usage-analytics")
 
 
 ###############################################################################
