@@ -6945,7 +6945,7 @@ def start_proxy(
 # Command line ################################################################
 ###############################################################################
 
-_COMMANDS: Final = ("chat", "models", "auth", "proxy")
+_COMMANDS: Final = ("chat", "models", "auth", "proxy", "balance", "usage", "characters")
 _SPINNER: Final = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
@@ -7070,6 +7070,7 @@ def _chat_parser(ui: _UI) -> Any:
     p.add_argument("--json", action="store_true", help="print the response JSON (one chunk per line when streaming)")
     p.add_argument("--web-search", choices=("off", "on", "auto"), help="Venice web search")
     p.add_argument("--no-venice-prompt", action="store_true", help="leave out Venice's system prompt")
+    p.add_argument("--character", metavar="SLUG", help="answer as this character (see `venice characters`)")
     p.add_argument("--show-reasoning", action="store_true", help="print the model's reasoning to stderr")
     p.add_argument(
         "-i", "--interactive", action="store_true", help="interactive chat even when stdin is not a terminal"
@@ -7135,7 +7136,15 @@ def _run(args_in: list[str], ui: _UI) -> int:
     try:
         command = args_in[0] if args_in and args_in[0] in _COMMANDS else "chat"
         rest = args_in[1:] if args_in and args_in[0] in _COMMANDS else args_in
-        handler = {"chat": _cli_chat, "models": _cli_models, "auth": _cli_auth, "proxy": _cli_proxy}[command]
+        handler = {
+            "chat": _cli_chat,
+            "models": _cli_models,
+            "auth": _cli_auth,
+            "proxy": _cli_proxy,
+            "balance": _cli_balance,
+            "usage": _cli_usage,
+            "characters": _cli_characters,
+        }[command]
         return handler(rest, ui)
     except _Exit as done:
         return done.status
@@ -7247,6 +7256,8 @@ def _cli_chat(argv: list[str], ui: _UI) -> int:
         options["venice_parameters"] = params
     if args.temperature is None:
         del options["temperature"]
+    if args.character:
+        options["character"] = args.character
     if not prompt.strip():
         if args.interactive or _isatty(ui.stdin):
             return _interactive(client, model, args, options, ui)
@@ -7759,6 +7770,169 @@ def _cli_proxy(argv: list[str], ui: _UI) -> int:
         server.serve_forever()
     finally:
         server.server_close()
+    return 0
+
+
+def _terminal_width(ui: _UI) -> int:
+    try:
+        if ui.environ.get("COLUMNS"):
+            return int(ui.environ["COLUMNS"])
+        return os.get_terminal_size(ui.stdout.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 100
+
+
+def _amount(value: Any) -> str:
+    return f"{value:,.2f}" if _is_number(value) else "-"
+
+
+def _cli_balance(argv: list[str], ui: _UI) -> int:
+    p = _argparser(ui, "venice balance", "Show the account's USD and DIEM balances (needs an ADMIN key).")
+    p.add_argument("-v", "--verbose", action="store_true", help="also the key's rate-limit headroom")
+    p.add_argument("--json", action="store_true", help="print Venice's answer as JSON")
+    _common_options(p)
+    args = p.parse_args(argv)
+    b: Any = _cli_client(args, ui).billing.balance()
+    if args.json:
+        ui.out(json.dumps(b, indent=2, ensure_ascii=False) + "\n")
+        return 0
+    balances: Any = b.get("balances") if isinstance(b.get("balances"), dict) else {}
+    allocation = b.get("diemEpochAllocation")
+    diem = _amount(balances.get("diem"))
+    if _is_number(allocation) and allocation and _is_number(balances.get("diem")):
+        diem += f" (of {_amount(allocation)} this epoch)"
+    lines = [f"USD   {_amount(balances.get('usd'))}", f"DIEM  {diem}"]
+    if b.get("consumptionCurrency"):
+        lines.append(f"paying in {b.consumptionCurrency}" + ("" if b.get("canConsume", True) else " (can't consume)"))
+    if args.verbose:
+        meta: ResponseMeta = b.meta
+        for kind in ("requests", "tokens"):
+            left = getattr(meta, f"ratelimit_remaining_{kind}")
+            limit = getattr(meta, f"ratelimit_limit_{kind}")
+            reset = getattr(meta, f"ratelimit_reset_{kind}")
+            if left is None:
+                continue
+            when = f", resets in {_duration(reset - time.time())}" if reset and reset > time.time() else ""
+            lines.append(f"rate limit: {left} of {limit if limit is not None else '?'} {kind} left{when}")
+        if meta.ratelimit_remaining_requests is None and meta.ratelimit_remaining_tokens is None:
+            lines.append("rate limit: Venice sent no rate-limit headers")
+    ui.out("\n".join(lines) + "\n")
+    return 0
+
+
+def _since(text: str) -> str:
+    """``--since``: a date (its midnight, UTC) or a full ISO 8601 timestamp (sent as given)."""
+    import re
+
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return f"{text}T00:00:00Z"
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T[0-9:.]+(Z|[+-]\d{2}:\d{2})", text):
+        raise ConfigError(f"--since/--until take a date (2026-06-01) or an ISO 8601 time with a zone, not {text!r}")
+    return text
+
+
+def _cli_usage(argv: list[str], ui: _UI) -> int:
+    p = _argparser(
+        ui,
+        "venice usage",
+        "Show the usage history, oldest first (needs an ADMIN key); --csv FILE saves Venice's CSV export.",
+    )
+    p.add_argument("--since", help="from this date or time (UTC), e.g. 2026-06-01")
+    p.add_argument("--until", help="up to (not including) this date or time")
+    p.add_argument("--currency", choices=("USD", "DIEM", "BUNDLED_CREDITS"), help="only this currency")
+    p.add_argument("--csv", metavar="FILE", help="save the CSV export to FILE (- for stdout)")
+    p.add_argument("--json", action="store_true", help="one JSON entry per line")
+    _common_options(p)
+    args = p.parse_args(argv)
+    start = _since(args.since) if args.since else None
+    end = _since(args.until) if args.until else None
+    client = _cli_client(args, ui)
+    if args.csv:
+        show = ui.tty_err and args.csv != "-"  # a count that rewrites itself: for a person at a terminal
+
+        def progress(rows: int) -> None:
+            ui.stderr.write(f"\r{rows} rows")
+            ui.stderr.flush()
+
+        target: Any = args.csv
+        if args.csv == "-":
+            target = getattr(ui.stdout, "buffer", ui.stdout)
+        rows = client.billing.usage_history_csv(
+            target, currency=args.currency, start=start, end=end, progress=progress if show else None
+        )
+        if show:
+            ui.stderr.write("\r")
+        if args.csv != "-":
+            ui.err(f"{rows} rows written to {args.csv}")
+        return 0
+    entries = client.billing.usage_history(currency=args.currency, start=start, end=end)
+    if args.json:
+        for e in entries:
+            ui.out(json.dumps(e, ensure_ascii=False) + "\n")
+        return 0
+    table: list[tuple[str, ...]] = [("TIME", "AMOUNT", "CURRENCY", "UNITS", "SKU")]
+    for e in entries:
+        table.append(
+            (
+                str(e.get("timestamp", "")),
+                f"{e.get('amount')}",
+                str(e.get("currency", "")),
+                f"{e.get('units')}",
+                str(e.get("sku", "")),
+            )
+        )
+    if len(table) == 1:
+        ui.err("no usage in that period")
+        return 0
+    ui.out("\n".join(_fit_table(table, _terminal_width(ui))) + "\n")
+    return 0
+
+
+def _cli_characters(argv: list[str], ui: _UI) -> int:
+    p = _argparser(ui, "venice characters", "List Venice's public characters; chat with one: venice --character SLUG …")
+    p.add_argument("search", nargs="?", help="words to find in names, descriptions or tags")
+    p.add_argument(
+        "--sort",
+        choices=(
+            "featured",
+            "highestRating",
+            "highlyRated",
+            "highlyRatedAndRecent",
+            "imports",
+            "mostRecent",
+            "ratingCount",
+        ),
+        help="order",
+    )
+    p.add_argument("--limit", type=int, default=20, help="how many to show (default 20)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    _common_options(p)
+    args = p.parse_args(argv)
+    if args.limit < 1:
+        raise ConfigError("--limit must be at least 1")
+    pages = _cli_client(args, ui).characters.list(args.search, sort_by=args.sort, page_size=min(args.limit, 100))
+    found: list[Any] = list(islice(pages, args.limit))
+    if args.json:
+        for c in found:
+            ui.out(json.dumps(c, ensure_ascii=False) + "\n")
+        return 0
+    if not found:
+        ui.err("no characters found")
+        return 0
+    table: list[tuple[str, ...]] = [("SLUG", "NAME", "RATING", "MODEL", "DESCRIPTION")]
+    for c in found:
+        stats: Any = c.get("stats") if isinstance(c.get("stats"), dict) else {}
+        rating = stats.get("averageRating")
+        table.append(
+            (
+                str(c.get("slug", "")),
+                str(c.get("name", "")),
+                f"{rating:.1f}" if _is_number(rating) else "-",
+                str(c.get("modelId") or "-"),
+                " ".join(str(c.get("description") or "").split()),
+            )
+        )
+    ui.out("\n".join(_fit_table(table, _terminal_width(ui))) + "\n")
     return 0
 
 
