@@ -2934,6 +2934,229 @@ def test_arun_tool_calls_awaits_async_tools_and_runs_plain_ones():
     assert venice.run_tool_calls(calls[1:2], [shout]) == [{"role": "tool", "tool_call_id": "c2", "content": "HI"}]
 
 
+# -- characters, billing and the lazy pager (issue 13) --
+# Scenarios run against both clients (the `drive` fixture of the Async client section).
+
+
+async def rows_of(client, pages, most=None):
+    """Rows of a Pages, with `for` or `async for` as the client wants, stopping after `most`."""
+    out = []
+    if isinstance(client, venice.AsyncVeniceClient):
+        async for row in pages:
+            out.append(row)
+            if most is not None and len(out) >= most:
+                break
+    else:
+        for row in pages:
+            out.append(row)
+            if most is not None and len(out) >= most:
+                break
+    return out
+
+
+def _reply(status, obj, headers=(), content_type="application/json"):
+    return lambda h: h._send(status, obj, list(headers), content_type)
+
+
+def test_characters_list_fetches_three_pages_lazily_by_offset(drive, fake):
+    pages = [[{"slug": "a"}, {"slug": "b"}], [{"slug": "c"}, {"slug": "d"}], [{"slug": "e"}]]
+    for i, page in enumerate(pages):
+        fake.get_script.append(_reply(200, {"object": "list", "data": page}, [("x-page", str(i + 1))]))
+    fake.get_script.append(_reply(200, {"object": "list", "data": [{"slug": "z"}, {"slug": "y"}]}))
+
+    async def scenario(c):
+        everything = c.characters.list("sage", tags=["wise", "old"], is_adult=False, sort_by="imports", page_size=2)
+        assert everything.meta is None and fake.requests == []  # nothing sent before iterating
+        slugs = [r.slug for r in await rows_of(c, everything)]
+        first = c.characters.list(page_size=2)
+        one = await rows_of(c, first, most=1)
+        return slugs, everything.meta.headers["x-page"], everything.pages, [r.slug for r in one], first.pages
+
+    assert drive.run(scenario, fake.url) == (["a", "b", "c", "d", "e"], "3", 3, ["z"], 1)
+    assert [path for _, path, _, _ in fake.requests] == [
+        "/api/v1/characters?search=sage&tags=wise%2Cold&isAdult=false&sortBy=imports&limit=2&offset=0",
+        "/api/v1/characters?search=sage&tags=wise%2Cold&isAdult=false&sortBy=imports&limit=2&offset=2",
+        "/api/v1/characters?search=sage&tags=wise%2Cold&isAdult=false&sortBy=imports&limit=2&offset=4",
+        "/api/v1/characters?limit=2&offset=0",  # a break after the first row: one page fetched, no more
+    ]
+
+
+def test_character_reviews_follow_the_pagination_headers(drive, fake):
+    for page in (1, 2, 3):
+        headers = [("x-pagination-page", str(page)), ("x-pagination-total-pages", "3"), ("x-pagination-total", "5")]
+        rows = [{"rating": page, "message": f"r{page}{i}"} for i in range(2 if page < 3 else 1)]
+        fake.get_script.append(_reply(200, {"object": "list", "data": rows, "pagination": {"page": page}}, headers))
+    fake.get_script.append(_reply(200, {"data": [{"rating": 5}, {"rating": 4}], "pagination": {"totalPages": 9, "total": 17}}))
+
+    async def scenario(c):
+        reviews = c.characters.reviews("alan watts", page_size=2)
+        got = [r.message for r in await rows_of(c, reviews)]
+        again = c.characters.reviews("alan-watts")
+        first = await rows_of(c, again, most=1)
+        return got, reviews.total, reviews.pages, [r.rating for r in first], again.total, again.pages
+
+    assert drive.run(scenario, fake.url) == (["r10", "r11", "r20", "r21", "r30"], 5, 3, [5], 17, 1)
+    assert [path for _, path, _, _ in fake.requests] == [
+        "/api/v1/characters/alan%20watts/reviews?page=1&pageSize=2",
+        "/api/v1/characters/alan%20watts/reviews?page=2&pageSize=2",
+        "/api/v1/characters/alan%20watts/reviews?page=3&pageSize=2",
+        "/api/v1/characters/alan-watts/reviews?page=1&pageSize=20",
+    ]
+
+
+def test_character_get_and_chatting_as_a_character(drive, fake):
+    fake.get_script.append(_reply(200, {"data": {"slug": "alan-watts", "name": "Alan Watts"}}))
+    fake.get_script.append(_reply(404, {"error": "Character not found"}))
+
+    async def scenario(c):
+        found = await aw(c.characters.get("alan-watts"))
+        with pytest.raises(venice.NotFoundError) as missing:
+            await aw(c.characters.get("nobody"))
+        with pytest.raises(venice.InvalidRequestError, match="slug must be a non-empty string"):
+            await aw(c.characters.get(""))
+        r = await aw(c.chat.complete("hi", model="m", character="alan-watts", venice_parameters={"enable_web_search": "off"}))
+        return found.name, found.meta.request_id, missing.value.status_code, r.text
+
+    assert drive.run(scenario, fake.url) == ("Alan Watts", "8c1f-TEST", 404, "Echo: hi")
+    assert fake.requests[-1][3]["venice_parameters"] == {"enable_web_search": "off", "character_slug": "alan-watts"}
+    assert [path for _, path, _, _ in fake.requests[:2]] == ["/api/v1/characters/alan-watts", "/api/v1/characters/nobody"]
+
+
+def test_pages_refuse_the_other_clients_loop(fake):
+    with venice.VeniceClient(KEY, base_url=fake.url) as c:
+        with pytest.raises(TypeError, match="iterate with `for`"):
+            c.characters.list().__aiter__()
+    a = venice.AsyncVeniceClient(KEY, base_url=fake.url)
+    with pytest.raises(TypeError, match="iterate with `async for`"):
+        iter(a.characters.list())
+    with pytest.raises(venice.InvalidRequestError, match="page_size must be a whole number from 1 to 100, got 0"):
+        a.characters.list(page_size=0)
+    assert fake.requests == []
+
+
+def test_billing_balance_and_usage_analytics(drive, fake):
+    balance = {"canConsume": True, "consumptionCurrency": "DIEM", "balances": {"diem": 90.5, "usd": 25}, "diemEpochAllocation": 100}
+    fake.get_script.append(_reply(200, balance))
+    analytics = {"lookback": "2024-01-01:2024-01-31", "byDate": [{"date": "2024-01-15", "USD": 1.5, "DIEM": 0}]}
+    fake.get_script.append(_reply(200, analytics))
+    fake.get_script.append(_reply(200, {"error": "Admin API key required"}))
+
+    async def scenario(c):
+        import datetime
+
+        b = await aw(c.billing.balance())
+        a = await aw(c.billing.usage_analytics(start_date=datetime.date(2024, 1, 1), end_date="2024-01-31"))
+        with pytest.raises(venice.VeniceAPIError) as refused:  # an error object in a 200
+            await aw(c.billing.balance())
+        assert str(refused.value) == "200 OK: Admin API key required (request id 8c1f-TEST)"
+        with pytest.raises(venice.InvalidRequestError, match="pass both start_date and end_date, or neither"):
+            await aw(c.billing.usage_analytics(start_date="2024-01-01"))
+        return b.balances.usd, b.balances.diem, b.meta.request_id, a.byDate[0].USD
+
+    assert drive.run(scenario, fake.url) == (25, 90.5, "8c1f-TEST", 1.5)
+    assert [path for _, path, _, _ in fake.requests] == [
+        "/api/v1/billing/balance",
+        "/api/v1/billing/usage-analytics?startDate=2024-01-01&endDate=2024-01-31",
+        "/api/v1/billing/balance",
+    ]
+
+
+def test_usage_history_walks_the_cursor_with_the_filters_only_first(drive, fake):
+    for data, cursor in (([{"amount": -1}, {"amount": -2}], "c2"), ([{"amount": -3}], "c3"), ([{"amount": -4}], None)):
+        fake.get_script.append(_reply(200, {"data": data, "nextCursor": cursor}, [("x-cursor", str(cursor))]))
+
+    async def scenario(c):
+        import datetime
+
+        start = datetime.datetime(2026, 6, 1, 2, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
+        history = c.billing.usage_history(currency="USD", start=start, end=datetime.date(2026, 7, 1), page_size=10)
+        amounts = [e.amount for e in await rows_of(c, history)]
+        return amounts, history.pages, history.meta.headers["x-cursor"]
+
+    assert drive.run(scenario, fake.url) == ([-1, -2, -3, -4], 3, "None")
+    assert [path for _, path, _, _ in fake.requests] == [
+        "/api/v1/billing/usage-history?currency=USD&startTimestamp=2026-06-01T00%3A00%3A00Z"
+        "&endTimestamp=2026-07-01T00%3A00%3A00Z&pageSize=10",
+        "/api/v1/billing/usage-history?cursor=c2",  # the cursor alone: Venice rejects filters beside it
+        "/api/v1/billing/usage-history?cursor=c3",
+    ]
+
+
+CSV_HEADER = b"timestamp,sku,units,amount,currency,notes\n"
+
+
+def test_usage_history_csv_two_cursor_pages_one_header_row(drive, fake, tmp_path):
+    page1 = CSV_HEADER + b'2026-06-01T00:00:00Z,llm,10,-0.1,USD,"a ""quoted""\nnote"\n2026-06-01T00:01:00Z,llm,5,-0.05,USD,\n'
+    page2 = CSV_HEADER + b"2026-06-02T00:00:00Z,image,1,-0.01,USD,last"  # (no final line break)
+    csv = "text/csv; charset=utf-8"
+    fake.get_script.append(_reply(200, page1, [("x-next-cursor", "n2")], csv))
+    fake.get_script.append(_reply(200, page2, [], csv))
+    target = tmp_path / "out" / "usage.csv"
+    target.parent.mkdir()
+    seen = []
+
+    async def scenario(c):
+        return await aw(c.billing.usage_history_csv(str(target), start="2026-06-01T00:00:00Z", progress=seen.append))
+
+    assert drive.run(scenario, fake.url) == 3
+    assert target.read_bytes() == page1 + page2[len(CSV_HEADER) :]
+    assert os.listdir(target.parent) == ["usage.csv"]  # the temporary file was renamed
+    assert seen == [2, 3]
+    assert [path for _, path, _, _ in fake.requests] == [
+        "/api/v1/billing/usage-history?startTimestamp=2026-06-01T00%3A00%3A00Z",
+        "/api/v1/billing/usage-history?cursor=n2",
+    ]
+    assert all(headers["Accept"] == "text/csv" for _, _, headers, _ in fake.requests)
+
+
+def test_usage_history_csv_never_leaves_half_a_file(drive, fake, tmp_path):
+    fake.get_script.append(_reply(200, CSV_HEADER + b"1,llm,1,-1,USD,\n", [("x-next-cursor", "n2")], "text/csv"))
+    fake.get_script.append(_reply(400, {"error": "Invalid cursor"}))
+    fake.get_script.append(_reply(200, {"data": [], "nextCursor": None}))  # JSON where CSV was asked for
+    target = tmp_path / "usage.csv"
+    target.write_bytes(b"old")
+
+    async def scenario(c):
+        with pytest.raises(venice.InvalidRequestError, match="^400 Bad Request: Invalid cursor"):
+            await aw(c.billing.usage_history_csv(target))
+        with pytest.raises(venice.VeniceAPIError, match="^200 OK: expected CSV but got application/json"):
+            await aw(c.billing.usage_history_csv(target))
+        with pytest.raises(venice.InvalidRequestError, match="path_or_file must be a path or a writable file"):
+            await aw(c.billing.usage_history_csv(42))
+
+    drive.run(scenario, fake.url)
+    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["usage.csv"]
+
+
+def test_usage_history_csv_to_an_open_text_file(fake):
+    fake.get_script.append(_reply(200, CSV_HEADER + b"1,llm,1,-1,USD,caf\xc3\xa9\n", [], "text/csv"))
+    out = io.StringIO()
+    with venice.VeniceClient(KEY, base_url=fake.url) as c:
+        assert c.billing.usage_history_csv(out, currency="DIEM") == 1
+    assert out.getvalue() == CSV_HEADER.decode() + "1,llm,1,-1,USD,caf\u00e9\n"
+    assert fake.requests[0][1] == "/api/v1/billing/usage-history?currency=DIEM"
+
+
+def test_the_retired_billing_usage_route_names_its_replacement(drive, fake):
+    message = "This endpoint was sunset on 2026-09-16. Use GET /api/v1/billing/usage-history instead."
+    sunset = [("Sunset", "Wed, 16 Sep 2026 00:00:00 GMT"), ("Link", '</api/v1/billing/usage-history>; rel="successor-version"')]
+    fake.get_script.append(_reply(410, {"error": message}, sunset))
+    fake.get_script.append(_reply(410, {"error": "gone"}))
+
+    async def scenario(c):
+        with pytest.raises(venice.NotFoundError) as retired:
+            await aw(c.request("GET", "/billing/usage", params={"page": 1}))
+        with pytest.raises(venice.NotFoundError) as other:
+            await aw(c.request("GET", "/models/old"))
+        return retired.value, other.value
+
+    retired, other = drive.run(scenario, fake.url)
+    assert retired.status_code == 410 and retired.message == message
+    assert retired.hint.startswith("retired by Venice: use client.billing.usage_history() (GET /billing/usage-history;")
+    assert str(retired).endswith("or, for CSV, client.billing.usage_history_csv()")
+    assert other.hint is None and str(other) == "410 Gone: gone (request id 8c1f-TEST)"
+
+
 ###############################################################################
 # Async client #################################################################
 ###############################################################################
