@@ -5389,6 +5389,89 @@ def test_python_m_venice_version_subprocess():
     assert (result.returncode, result.stdout, result.stderr) == (0, f"venice.py {venice.__version__}\n", "")
 
 
+# -- venice balance / usage / characters, chat --character (issue 13) --
+
+
+def test_cli_balance_usage_and_characters_have_help(fake_env):
+    for command, line in (
+        ("balance", "Show the account's USD and DIEM balances (needs an ADMIN key)."),
+        ("usage", "Show the usage history, oldest first (needs an ADMIN key); --csv FILE saves Venice's CSV export."),
+        ("characters", "List Venice's public characters; chat with one: venice --character SLUG …"),
+    ):
+        code, out, err = run_cli([command, "--help"], fake_env)
+        assert (code, err) == (0, "") and out.startswith(f"usage: venice {command} ")
+        assert line in " ".join(out.split())
+    assert "answer as this character (see `venice characters`)" in " ".join(run_cli(["--help"], fake_env)[1].split())
+
+
+def test_cli_balance_shows_usd_diem_and_with_v_the_rate_limit_headroom(fake, fake_env):
+    body = {"canConsume": True, "consumptionCurrency": "DIEM", "balances": {"diem": 90.5, "usd": 25}, "diemEpochAllocation": 100}
+    fake.get_script.append(_reply(200, body))
+    limits = [("x-ratelimit-limit-requests", "20"), ("x-ratelimit-remaining-requests", "18")]
+    fake.get_script.append(_reply(200, body, limits))
+    fake.get_script.append(_reply(200, {**body, "balances": {"diem": None, "usd": 3}}))
+    assert run_cli(["balance"], fake_env) == (0, "USD   25.00\nDIEM  90.50 (of 100.00 this epoch)\npaying in DIEM\n", "")
+    code, out, err = run_cli(["balance", "-v"], fake_env)
+    assert (code, err) == (0, "") and out.endswith("paying in DIEM\nrate limit: 18 of 20 requests left\n")
+    code, out, err = run_cli(["balance", "-v"], fake_env)
+    assert out == "USD   3.00\nDIEM  -\npaying in DIEM\nrate limit: Venice sent no rate-limit headers\n"
+    assert [path for _, path, _, _ in fake.requests] == ["/api/v1/billing/balance"] * 3
+
+
+class TerminalErr(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_cli_usage_csv_writes_the_export_with_a_progress_count_on_a_terminal(fake, fake_env, tmp_path):
+    for page, cursor in ((b"1,llm,1,-1,USD,\n2,llm,1,-1,USD,\n", [("x-next-cursor", "n2")]), (b"3,llm,1,-1,USD,\n", [])):
+        fake.get_script.append(_reply(200, CSV_HEADER + page, cursor, "text/csv"))
+    out, err = io.StringIO(), TerminalErr()
+    code = venice.main(["usage", "--since", "2026-06-01", "--csv", "u.csv"], stdin=io.StringIO(), stdout=out, stderr=err, environ={**fake_env, "NO_COLOR": "1"})
+    assert (code, out.getvalue(), err.getvalue()) == (0, "", "\r2 rows\r3 rows\r3 rows written to u.csv\n")
+    assert (tmp_path / "u.csv").read_bytes() == CSV_HEADER + b"1,llm,1,-1,USD,\n2,llm,1,-1,USD,\n3,llm,1,-1,USD,\n"
+    assert fake.requests[0][1] == "/api/v1/billing/usage-history?startTimestamp=2026-06-01T00%3A00%3A00Z"
+    fake.get_script.append(_reply(200, CSV_HEADER + b"4,llm,1,-1,USD,\n", [], "text/csv"))
+    assert run_cli(["usage", "--csv", "v.csv"], fake_env) == (0, "", "1 row written to v.csv\n")  # no count off a terminal
+    code, out, err = run_cli(["usage", "--since", "June"], fake_env)
+    assert (code, out) == (2, "") and "--since/--until take a date (2026-06-01) or an ISO 8601 time with a zone, not 'June'" in err
+
+
+def test_cli_usage_prints_a_table_of_the_history(fake, fake_env):
+    row = {"timestamp": "2026-06-15T19:05:10.504Z", "amount": -0.1, "currency": "DIEM", "units": 12, "sku": "llm-in"}
+    fake.get_script.append(_reply(200, {"data": [row], "nextCursor": "c2"}))
+    fake.get_script.append(_reply(200, {"data": [{**row, "amount": -0.2}], "nextCursor": None}))
+    code, out, err = run_cli(["usage", "--currency", "DIEM"], {**fake_env, "COLUMNS": "100"})
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "TIME                      AMOUNT  CURRENCY  UNITS  SKU",
+        "2026-06-15T19:05:10.504Z  -0.1    DIEM      12     llm-in",
+        "2026-06-15T19:05:10.504Z  -0.2    DIEM      12     llm-in",
+    ]
+    assert [path for _, path, _, _ in fake.requests] == [
+        "/api/v1/billing/usage-history?currency=DIEM",
+        "/api/v1/billing/usage-history?cursor=c2",
+    ]
+
+
+def test_cli_characters_table_and_chat_as_one(fake, fake_env):
+    found = [
+        {"slug": "alan-watts", "name": "Alan Watts", "modelId": "m1", "description": "British\nwriter", "stats": {"averageRating": 4.66}},
+        {"slug": "plain", "name": "Plain"},
+    ]
+    fake.get_script.append(_reply(200, {"object": "list", "data": found}))
+    code, out, err = run_cli(["characters", "philosopher", "--limit", "5"], {**fake_env, "COLUMNS": "100"})
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "SLUG        NAME        RATING  MODEL  DESCRIPTION",
+        "alan-watts  Alan Watts  4.7     m1     British writer",
+        "plain       Plain       -       -",
+    ]
+    assert fake.requests[-1][1] == "/api/v1/characters?search=philosopher&limit=5&offset=0"  # one short page: the last
+    assert run_cli(["--character", "alan-watts", "--no-stream", "hi"], fake_env)[:2] == (0, "Echo: hi\n")
+    assert fake.requests[-1][3]["venice_parameters"] == {"character_slug": "alan-watts"}
+
+
 ###############################################################################
 # Examples and README ##########################################################
 ###############################################################################

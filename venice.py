@@ -7863,7 +7863,7 @@ def _cli_usage(argv: list[str], ui: _UI) -> int:
         if show:
             ui.stderr.write("\r")
         if args.csv != "-":
-            ui.err(f"{rows} rows written to {args.csv}")
+            ui.err(f"{rows} row{'' if rows == 1 else 's'} written to {args.csv}")
         return 0
     entries = client.billing.usage_history(currency=args.currency, start=start, end=end)
     if args.json:
