@@ -5489,11 +5489,32 @@ EXAMPLE_OUTPUT = {
     "letta": "Echo: Say hi.\n",
     "async": "Echo: Name a colour.\nEcho: Name a fruit.\nEcho: Name a city.\nEcho: Count from 1 to 3. [stop]\n"
     "cancelled: the call's connection was closed\n",
+    "characters": "alan-watts: Alan Watts\nsocrates: Socrates\nAlan Watts, on venice-uncensored: A British writer.\n"
+    "5/5 Thoughtful. [87 reviews]\nEcho: Who are you?\n",
+    "billing": "balance: 25 USD, 90.5 DIEM\nspent since June 1: 0.30 USD (2 pages)\n"
+    "3 rows saved under the header: timestamp,sku,units,amount,currency,notes\n",
+}
+
+# The GET replies the fake is scripted with for the examples whose routes it does not serve, in order.
+EXAMPLE_GETS = {
+    "characters": [
+        _reply(200, {"data": [{"slug": "alan-watts", "name": "Alan Watts"}, {"slug": "socrates", "name": "Socrates"}]}),
+        _reply(200, {"data": {"slug": "alan-watts", "name": "Alan Watts", "modelId": "venice-uncensored", "description": "A British writer."}}),
+        _reply(200, {"data": [{"rating": 5, "message": "Thoughtful."}]}, [("x-pagination-total", "87"), ("x-pagination-total-pages", "9")]),
+    ],
+    "billing": [
+        _reply(200, {"canConsume": True, "consumptionCurrency": "USD", "balances": {"usd": 25, "diem": 90.5}, "diemEpochAllocation": 100}),
+        _reply(200, {"data": [{"amount": -0.1}, {"amount": -0.05}], "nextCursor": "c2"}),
+        _reply(200, {"data": [{"amount": -0.15}], "nextCursor": None}),
+        _reply(200, CSV_HEADER + b"a,llm,1,-0.1,USD,\nb,llm,1,-0.05,USD,\n", [("x-next-cursor", "n2")], "text/csv"),
+        _reply(200, CSV_HEADER + b"c,llm,1,-0.15,USD,\n", [], "text/csv"),
+    ],
 }
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLE_OUTPUT))
 def test_example_runs_against_the_fake(fake, fake_env, name):
+    fake.get_script.extend(EXAMPLE_GETS.get(name, ()))
     result = subprocess.run(
         [sys.executable, os.path.join(HERE, "examples.py"), name], env=fake_env, capture_output=True, text=True, timeout=60
     )
@@ -5506,7 +5527,8 @@ def test_example_runs_against_the_fake(fake, fake_env, name):
 def test_examples_without_a_name_lists_them(fake_env):
     result = subprocess.run([sys.executable, os.path.join(HERE, "examples.py")], env=fake_env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and [line.split()[0] for line in result.stdout.splitlines()[3:]] == [
-        "basic", "streaming", "tools", "system_prompt", "dotenv", "models", "openai_shim", "errors", "letta", "async"
+        "basic", "streaming", "tools", "system_prompt", "dotenv", "models", "openai_shim", "errors", "letta", "async",
+        "characters", "billing",
     ]
 
 
