@@ -1666,6 +1666,107 @@ class ChatResponse(AttrDict):
         return first if isinstance(first, AttrDict) else None
 
 
+# What the characters and billing calls return, for type checkers (at run time: AttrDicts, as above).
+# Fields from Venice's spec (swagger.derived.json); the ones it marks nullable are Optional.
+if TYPE_CHECKING:
+
+    class CharacterStats(AttrDict):
+        """A character's ratings and imports (``character.stats``)."""
+
+        averageRating: float
+        imports: float
+        ratingCount: float
+        ratingSum: float
+        userRating: Optional[float]
+
+    class Character(AttrDict):
+        """A public character (``client.characters.list()`` / ``get(slug)``); chat with it by its ``slug``."""
+
+        adult: bool
+        author: str
+        createdAt: str
+        description: Optional[str]
+        featured: bool
+        id: str
+        name: str
+        shareUrl: Optional[str]
+        photoUrl: Optional[str]
+        slug: str
+        stats: CharacterStats
+        tags: list[str]
+        updatedAt: str
+        webEnabled: bool
+        modelId: str
+
+    class CharacterReview(AttrDict):
+        """A public review of a character (``client.characters.reviews(slug)``)."""
+
+        characterId: str
+        createdAt: str
+        id: str
+        isOwner: bool
+        locale: Optional[str]
+        message: Optional[str]
+        rating: int
+        userAvatarUrl: Optional[str]
+        username: str
+
+    class InferenceDetails(AttrDict):
+        """The inference request a usage entry was billed for."""
+
+        completionTokens: Optional[int]
+        inferenceExecutionTime: Optional[int]
+        promptTokens: Optional[int]
+        requestId: str
+
+    class UsageEntry(AttrDict):
+        """One entry of the usage ledger (``client.billing.usage_history()``): a charge is negative."""
+
+        amount: float
+        currency: str
+        inferenceDetails: Optional[InferenceDetails]
+        notes: str
+        pricePerUnitUsd: float
+        sku: str
+        timestamp: str
+        units: float
+
+    class Balances(AttrDict):
+        """``usd`` and ``diem`` left (``None`` where the account has none)."""
+
+        usd: Optional[float]
+        diem: Optional[float]
+
+    class Balance(AttrDict):
+        """``client.billing.balance()``."""
+
+        canConsume: bool
+        consumptionCurrency: Optional[str]
+        balances: Balances
+        diemEpochAllocation: float
+        meta: ResponseMeta
+
+    class UsageByDate(AttrDict):
+        """One day of ``usage_analytics().byDate``."""
+
+        date: str
+        USD: float
+        DIEM: float
+
+    class UsageAnalytics(AttrDict):
+        """``client.billing.usage_analytics()``: the totals by date, model and key."""
+
+        lookback: str
+        byDate: list[UsageByDate]
+        byModel: list[AttrDict]
+        byModelDaily: list[AttrDict]
+        topModels: list[AttrDict]
+        byKey: list[AttrDict]
+        byKeyDaily: list[AttrDict]
+        topKeyNames: list[AttrDict]
+        meta: ResponseMeta
+
+
 ###############################################################################
 # Transport ###################################################################
 ###############################################################################
@@ -4591,15 +4692,15 @@ if TYPE_CHECKING:  # What AsyncVeniceClient's namespaces return, for type checke
         ) -> CreateEmbeddingResponse: ...
 
     class _AsyncCharacters(Protocol):  # (list and reviews are not awaited: iterate with `async for`)
-        def list(self, search: Optional[str] = None, **kwargs: Any) -> Pages: ...
-        async def get(self, slug: str) -> AttrDict: ...
-        def reviews(self, slug: str, *, page_size: int = 20, page: int = 1) -> Pages: ...
+        def list(self, search: Optional[str] = None, **kwargs: Any) -> Pages[Character]: ...
+        async def get(self, slug: str) -> Character: ...
+        def reviews(self, slug: str, *, page_size: int = 20, page: int = 1) -> Pages[CharacterReview]: ...
 
     class _AsyncBilling(Protocol):
-        async def balance(self) -> AttrDict: ...
-        def usage_history(self, **kwargs: Any) -> Pages: ...
+        async def balance(self) -> Balance: ...
+        def usage_history(self, **kwargs: Any) -> Pages[UsageEntry]: ...
         async def usage_history_csv(self, path_or_file: Any, **kwargs: Any) -> int: ...
-        async def usage_analytics(self, lookback: Optional[str] = None, **kwargs: Any) -> AttrDict: ...
+        async def usage_analytics(self, lookback: Optional[str] = None, **kwargs: Any) -> UsageAnalytics: ...
 
     class _AsyncCompletions(Protocol):
         @_overload
@@ -5508,7 +5609,22 @@ def _chunks_plan(client: _BaseClient, plan: Generator[Any, Any, Any], usage: boo
 # -- paged results, characters and billing (issue 13) -------------------------------------------
 
 
-class Pages:
+if TYPE_CHECKING:
+    from typing import Generic
+
+    _Row = TypeVar("_Row")  # what a Pages yields (Character, UsageEntry, …)
+
+    class _RowsOf(Generic[_Row]):  # (Pages is generic for type checkers only: typing stays unloaded)
+        pass
+else:
+    _Row = None
+
+    class _RowsOf:
+        def __class_getitem__(cls, item: Any) -> Any:
+            return cls
+
+
+class Pages(_RowsOf[_Row]):
     """The rows of a paged endpoint, fetched one page at a time as you iterate, never ahead: a
     ``break`` after ten rows fetches no further page. ``for`` with ``VeniceClient``, ``async for``
     with ``AsyncVeniceClient`` (the call itself is not awaited). Each iteration starts again from
@@ -5548,23 +5664,23 @@ class Pages:
             self.total = total
         return rows, following
 
-    def __iter__(self) -> Iterator[AttrDict]:
+    def __iter__(self) -> Iterator[_Row]:
         if isinstance(self._client, AsyncVeniceClient):
             raise TypeError("these pages come from an AsyncVeniceClient: iterate with `async for`")
         return self._rows()
 
-    def _rows(self) -> Iterator[AttrDict]:
+    def _rows(self) -> Iterator[_Row]:
         state = self._first
         while state is not None:
             rows, state = self._client._run(self._page(state))
             yield from rows
 
-    def __aiter__(self) -> AsyncIterator[AttrDict]:
+    def __aiter__(self) -> AsyncIterator[_Row]:
         if not isinstance(self._client, AsyncVeniceClient):
             raise TypeError("these pages come from a VeniceClient: iterate with `for`")
         return self._arows()
 
-    async def _arows(self) -> AsyncIterator[AttrDict]:
+    async def _arows(self) -> AsyncIterator[_Row]:
         state = self._first
         while state is not None:
             rows, state = await self._client._run(self._page(state))
@@ -5616,7 +5732,7 @@ def _timestamp(name: str, value: Any) -> Optional[str]:
     raise InvalidRequestError(f"{name} must be a datetime, a date or an ISO 8601 string, got {value!r}")
 
 
-def _object(body: Any, key: str, what: str) -> AttrDict:
+def _object(body: Any, key: str, what: str) -> Any:
     """A 200 JSON answer that must be an object with ``key``; else it is raised as an error."""
     if isinstance(body, AttrDict) and key in body and body.get("error") is None:
         return body
@@ -5649,7 +5765,7 @@ class Characters:
         sort_order: Optional[str] = None,
         page_size: int = 50,
         offset: int = 0,
-    ) -> Pages:
+    ) -> Pages[Character]:
         """The characters, fetched lazily page by page (``GET /characters``, by limit and offset).
 
         Args:
@@ -5695,10 +5811,11 @@ class Characters:
             following = start + len(rows) if len(rows) >= limit else None
             return rows, following, body.meta, None
 
-        return Pages(client, _whole("offset", offset, 0), fetch)
+        pages: Pages[Character] = Pages(client, _whole("offset", offset, 0), fetch)
+        return pages
 
     @_call
-    def get(self, slug: str) -> Generator[Any, Any, AttrDict]:
+    def get(self, slug: str) -> Generator[Any, Any, Character]:
         """One character by its slug (``GET /characters/{slug}``).
 
         Returns:
@@ -5712,11 +5829,11 @@ class Characters:
         """
         path = _slug_path(slug)
         body = yield from _json_plan(self._client, "GET", path)
-        character: AttrDict = _data(body, dict, f"GET {path}")
+        character: Character = _data(body, dict, f"GET {path}")
         character.meta = body.meta
         return character
 
-    def reviews(self, slug: str, *, page_size: int = 20, page: int = 1) -> Pages:
+    def reviews(self, slug: str, *, page_size: int = 20, page: int = 1) -> Pages[CharacterReview]:
         """A character's public reviews, fetched lazily page by page (``GET /characters/{slug}/reviews``,
         by page and pageSize; ``x-pagination-*`` headers say how many there are).
 
@@ -5749,7 +5866,8 @@ class Characters:
             more = rows and (not isinstance(pages, int) or number < pages)
             return rows, number + 1 if more else None, meta, total if isinstance(total, int) else None
 
-        return Pages(client, _whole("page", page, 1), fetch)
+        pages: Pages[CharacterReview] = Pages(client, _whole("page", page, 1), fetch)
+        return pages
 
 
 def _csv_records(data: bytes) -> int:
@@ -5779,7 +5897,7 @@ class Billing:
         self._client = client
 
     @_call
-    def balance(self) -> Generator[Any, Any, AttrDict]:
+    def balance(self) -> Generator[Any, Any, Balance]:
         """The account's balances (``GET /billing/balance``).
 
         Returns:
@@ -5794,7 +5912,8 @@ class Billing:
             print(b.balances.usd, "USD", b.balances.diem, "DIEM")
         """
         body = yield from _json_plan(self._client, "GET", "/billing/balance")
-        return _object(body, "balances", "GET /billing/balance")
+        balance: Balance = _object(body, "balances", "GET /billing/balance")
+        return balance
 
     def _history_params(self, currency: Any, start: Any, end: Any, page_size: Any) -> dict[str, Any]:
         return {
@@ -5811,7 +5930,7 @@ class Billing:
         start: Any = None,
         end: Any = None,
         page_size: Optional[int] = None,
-    ) -> Pages:
+    ) -> Pages[UsageEntry]:
         """Usage ledger entries, oldest first, fetched lazily page by page (``GET /billing/usage-history``,
         by cursor: each page's ``nextCursor`` fetches the next; the filters travel in the cursor).
 
@@ -5842,7 +5961,8 @@ class Billing:
             following = body.get("nextCursor")
             return rows, following if isinstance(following, str) and following else None, body.meta, None
 
-        return Pages(client, "", fetch)
+        pages: Pages[UsageEntry] = Pages(client, "", fetch)
+        return pages
 
     @_call
     def usage_history_csv(
@@ -5937,7 +6057,7 @@ class Billing:
     @_call
     def usage_analytics(
         self, lookback: Optional[str] = None, *, start_date: Any = None, end_date: Any = None
-    ) -> Generator[Any, Any, AttrDict]:
+    ) -> Generator[Any, Any, UsageAnalytics]:
         """Usage totals by date, model and API key (``GET /billing/usage-analytics``; beta at Venice,
         cached there for 10 minutes).
 
@@ -5959,7 +6079,8 @@ class Billing:
         dates = [d.isoformat() if hasattr(d, "isoformat") else d for d in (start_date, end_date)]
         params = {"lookback": lookback, "startDate": dates[0], "endDate": dates[1]}
         body = yield from _json_plan(self._client, "GET", "/billing/usage-analytics", params=params)
-        return _object(body, "byDate", "GET /billing/usage-analytics")
+        analytics: UsageAnalytics = _object(body, "byDate", "GET /billing/usage-analytics")
+        return analytics
 
 
 ###############################################################################
