@@ -91,6 +91,7 @@ __all__ = [
     "MockTransport",
     "Model",
     "ModelList",
+    "Pages",
     "RawResponse",
     "ResponseMeta",
     "RetryPolicy",
