@@ -181,11 +181,43 @@ def async_example() -> None:
     asyncio.run(run())
 
 
+def characters() -> None:
+    """Find characters (fetched page by page, only as far as you read), a character's reviews, and a chat as one."""
+    import itertools
+
+    client = venice.VeniceClient()
+    for c in itertools.islice(client.characters.list("philosopher", sort_by="highestRating"), 2):
+        print(f"{c.slug}: {c.name}")
+    alan = client.characters.get("alan-watts")
+    print(f"{alan.name}, on {alan.modelId}: {alan.description}")
+    reviews = client.characters.reviews("alan-watts", page_size=10)
+    for review in itertools.islice(reviews, 1):  # one page fetched, no more
+        print(f"{review.rating}/5 {review.message} [{reviews.total} reviews]")
+    print(client.chat.complete("Who are you?", model=MODEL, character="alan-watts").text)
+
+
+def billing() -> None:
+    """The balance, this month's USD spending from the usage history, and the CSV export saved to a file."""
+    client = venice.VeniceClient()
+    b = client.billing.balance()
+    print(f"balance: {b.balances.usd} USD, {b.balances.diem} DIEM")
+    entries = client.billing.usage_history(currency="USD", start="2026-06-01T00:00:00Z")
+    spent = -sum(e.amount for e in entries)
+    print(f"spent since June 1: {spent:.2f} USD ({entries.pages} pages)")
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "usage.csv")
+        rows = client.billing.usage_history_csv(path, start="2026-06-01T00:00:00Z")
+        with open(path, encoding="utf-8") as fh:
+            print(f"{rows} rows saved under the header: {fh.readline().strip()}")
+
+
 EXAMPLES = {
     f.__name__: f
     for f in (basic, streaming, tools, system_prompt, dotenv, models, openai_shim, errors, letta)
 }
 EXAMPLES["async"] = async_example
+EXAMPLES["characters"] = characters
+EXAMPLES["billing"] = billing
 
 
 def main(argv: list[str]) -> int:

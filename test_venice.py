@@ -291,7 +291,7 @@ def fake_env(fake, monkeypatch, tmp_path):
 def test_all_is_pinned_and_documented():
     assert venice.__all__ == [
         "AsyncChatStream", "AsyncRawResponse", "AsyncVeniceClient",
-        "AttrDict", "ChatResponse", "ChatStream", "Config", "MockTransport", "Model", "ModelList", "RawResponse", "ResponseMeta",
+        "AttrDict", "ChatResponse", "ChatStream", "Config", "MockTransport", "Model", "ModelList", "Pages", "RawResponse", "ResponseMeta",
         "RetryPolicy", "ServerSentEvent", "ToolCall", "VeniceClient", "arun_tool_calls", "chat", "credentials_path", "estimate_tokens",
         "function_to_tool", "iter_sse", "list_models", "load_config", "mask_key", "normalize_stop", "parse_dotenv",
         "retry_delay", "run_tool_calls", "start_proxy",
@@ -2934,6 +2934,229 @@ def test_arun_tool_calls_awaits_async_tools_and_runs_plain_ones():
     assert venice.run_tool_calls(calls[1:2], [shout]) == [{"role": "tool", "tool_call_id": "c2", "content": "HI"}]
 
 
+# -- characters, billing and the lazy pager (issue 13) --
+# Scenarios run against both clients (the `drive` fixture of the Async client section).
+
+
+async def rows_of(client, pages, most=None):
+    """Rows of a Pages, with `for` or `async for` as the client wants, stopping after `most`."""
+    out = []
+    if isinstance(client, venice.AsyncVeniceClient):
+        async for row in pages:
+            out.append(row)
+            if most is not None and len(out) >= most:
+                break
+    else:
+        for row in pages:
+            out.append(row)
+            if most is not None and len(out) >= most:
+                break
+    return out
+
+
+def _reply(status, obj, headers=(), content_type="application/json"):
+    return lambda h: h._send(status, obj, list(headers), content_type)
+
+
+def test_characters_list_fetches_three_pages_lazily_by_offset(drive, fake):
+    pages = [[{"slug": "a"}, {"slug": "b"}], [{"slug": "c"}, {"slug": "d"}], [{"slug": "e"}]]
+    for i, page in enumerate(pages):
+        fake.get_script.append(_reply(200, {"object": "list", "data": page}, [("x-page", str(i + 1))]))
+    fake.get_script.append(_reply(200, {"object": "list", "data": [{"slug": "z"}, {"slug": "y"}]}))
+
+    async def scenario(c):
+        everything = c.characters.list("sage", tags=["wise", "old"], is_adult=False, sort_by="imports", page_size=2)
+        assert everything.meta is None and fake.requests == []  # nothing sent before iterating
+        slugs = [r.slug for r in await rows_of(c, everything)]
+        first = c.characters.list(page_size=2)
+        one = await rows_of(c, first, most=1)
+        return slugs, everything.meta.headers["x-page"], everything.pages, [r.slug for r in one], first.pages
+
+    assert drive.run(scenario, fake.url) == (["a", "b", "c", "d", "e"], "3", 3, ["z"], 1)
+    assert [path for _, path, _, _ in fake.requests] == [
+        "/api/v1/characters?search=sage&tags=wise%2Cold&isAdult=false&sortBy=imports&limit=2&offset=0",
+        "/api/v1/characters?search=sage&tags=wise%2Cold&isAdult=false&sortBy=imports&limit=2&offset=2",
+        "/api/v1/characters?search=sage&tags=wise%2Cold&isAdult=false&sortBy=imports&limit=2&offset=4",
+        "/api/v1/characters?limit=2&offset=0",  # a break after the first row: one page fetched, no more
+    ]
+
+
+def test_character_reviews_follow_the_pagination_headers(drive, fake):
+    for page in (1, 2, 3):
+        headers = [("x-pagination-page", str(page)), ("x-pagination-total-pages", "3"), ("x-pagination-total", "5")]
+        rows = [{"rating": page, "message": f"r{page}{i}"} for i in range(2 if page < 3 else 1)]
+        fake.get_script.append(_reply(200, {"object": "list", "data": rows, "pagination": {"page": page}}, headers))
+    fake.get_script.append(_reply(200, {"data": [{"rating": 5}, {"rating": 4}], "pagination": {"totalPages": 9, "total": 17}}))
+
+    async def scenario(c):
+        reviews = c.characters.reviews("alan watts", page_size=2)
+        got = [r.message for r in await rows_of(c, reviews)]
+        again = c.characters.reviews("alan-watts")
+        first = await rows_of(c, again, most=1)
+        return got, reviews.total, reviews.pages, [r.rating for r in first], again.total, again.pages
+
+    assert drive.run(scenario, fake.url) == (["r10", "r11", "r20", "r21", "r30"], 5, 3, [5], 17, 1)
+    assert [path for _, path, _, _ in fake.requests] == [
+        "/api/v1/characters/alan%20watts/reviews?page=1&pageSize=2",
+        "/api/v1/characters/alan%20watts/reviews?page=2&pageSize=2",
+        "/api/v1/characters/alan%20watts/reviews?page=3&pageSize=2",
+        "/api/v1/characters/alan-watts/reviews?page=1&pageSize=20",
+    ]
+
+
+def test_character_get_and_chatting_as_a_character(drive, fake):
+    fake.get_script.append(_reply(200, {"data": {"slug": "alan-watts", "name": "Alan Watts"}}))
+    fake.get_script.append(_reply(404, {"error": "Character not found"}))
+
+    async def scenario(c):
+        found = await aw(c.characters.get("alan-watts"))
+        with pytest.raises(venice.NotFoundError) as missing:
+            await aw(c.characters.get("nobody"))
+        with pytest.raises(venice.InvalidRequestError, match="slug must be a non-empty string"):
+            await aw(c.characters.get(""))
+        r = await aw(c.chat.complete("hi", model="m", character="alan-watts", venice_parameters={"enable_web_search": "off"}))
+        return found.name, found.meta.request_id, missing.value.status_code, r.text
+
+    assert drive.run(scenario, fake.url) == ("Alan Watts", "8c1f-TEST", 404, "Echo: hi")
+    assert fake.requests[-1][3]["venice_parameters"] == {"enable_web_search": "off", "character_slug": "alan-watts"}
+    assert [path for _, path, _, _ in fake.requests[:2]] == ["/api/v1/characters/alan-watts", "/api/v1/characters/nobody"]
+
+
+def test_pages_refuse_the_other_clients_loop(fake):
+    with venice.VeniceClient(KEY, base_url=fake.url) as c:
+        with pytest.raises(TypeError, match="iterate with `for`"):
+            c.characters.list().__aiter__()
+    a = venice.AsyncVeniceClient(KEY, base_url=fake.url)
+    with pytest.raises(TypeError, match="iterate with `async for`"):
+        iter(a.characters.list())
+    with pytest.raises(venice.InvalidRequestError, match="page_size must be a whole number from 1 to 100, got 0"):
+        a.characters.list(page_size=0)
+    assert fake.requests == []
+
+
+def test_billing_balance_and_usage_analytics(drive, fake):
+    balance = {"canConsume": True, "consumptionCurrency": "DIEM", "balances": {"diem": 90.5, "usd": 25}, "diemEpochAllocation": 100}
+    fake.get_script.append(_reply(200, balance))
+    analytics = {"lookback": "2024-01-01:2024-01-31", "byDate": [{"date": "2024-01-15", "USD": 1.5, "DIEM": 0}]}
+    fake.get_script.append(_reply(200, analytics))
+    fake.get_script.append(_reply(200, {"error": "Admin API key required"}))
+
+    async def scenario(c):
+        import datetime
+
+        b = await aw(c.billing.balance())
+        a = await aw(c.billing.usage_analytics(start_date=datetime.date(2024, 1, 1), end_date="2024-01-31"))
+        with pytest.raises(venice.VeniceAPIError) as refused:  # an error object in a 200
+            await aw(c.billing.balance())
+        assert str(refused.value) == "200 OK: Admin API key required (request id 8c1f-TEST)"
+        with pytest.raises(venice.InvalidRequestError, match="pass both start_date and end_date, or neither"):
+            await aw(c.billing.usage_analytics(start_date="2024-01-01"))
+        return b.balances.usd, b.balances.diem, b.meta.request_id, a.byDate[0].USD
+
+    assert drive.run(scenario, fake.url) == (25, 90.5, "8c1f-TEST", 1.5)
+    assert [path for _, path, _, _ in fake.requests] == [
+        "/api/v1/billing/balance",
+        "/api/v1/billing/usage-analytics?startDate=2024-01-01&endDate=2024-01-31",
+        "/api/v1/billing/balance",
+    ]
+
+
+def test_usage_history_walks_the_cursor_with_the_filters_only_first(drive, fake):
+    for data, cursor in (([{"amount": -1}, {"amount": -2}], "c2"), ([{"amount": -3}], "c3"), ([{"amount": -4}], None)):
+        fake.get_script.append(_reply(200, {"data": data, "nextCursor": cursor}, [("x-cursor", str(cursor))]))
+
+    async def scenario(c):
+        import datetime
+
+        start = datetime.datetime(2026, 6, 1, 2, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
+        history = c.billing.usage_history(currency="USD", start=start, end=datetime.date(2026, 7, 1), page_size=10)
+        amounts = [e.amount for e in await rows_of(c, history)]
+        return amounts, history.pages, history.meta.headers["x-cursor"]
+
+    assert drive.run(scenario, fake.url) == ([-1, -2, -3, -4], 3, "None")
+    assert [path for _, path, _, _ in fake.requests] == [
+        "/api/v1/billing/usage-history?currency=USD&startTimestamp=2026-06-01T00%3A00%3A00Z"
+        "&endTimestamp=2026-07-01T00%3A00%3A00Z&pageSize=10",
+        "/api/v1/billing/usage-history?cursor=c2",  # the cursor alone: Venice rejects filters beside it
+        "/api/v1/billing/usage-history?cursor=c3",
+    ]
+
+
+CSV_HEADER = b"timestamp,sku,units,amount,currency,notes\n"
+
+
+def test_usage_history_csv_two_cursor_pages_one_header_row(drive, fake, tmp_path):
+    page1 = CSV_HEADER + b'2026-06-01T00:00:00Z,llm,10,-0.1,USD,"a ""quoted""\nnote"\n2026-06-01T00:01:00Z,llm,5,-0.05,USD,\n'
+    page2 = CSV_HEADER + b"2026-06-02T00:00:00Z,image,1,-0.01,USD,last"  # (no final line break)
+    csv = "text/csv; charset=utf-8"
+    fake.get_script.append(_reply(200, page1, [("x-next-cursor", "n2")], csv))
+    fake.get_script.append(_reply(200, page2, [], csv))
+    target = tmp_path / "out" / "usage.csv"
+    target.parent.mkdir()
+    seen = []
+
+    async def scenario(c):
+        return await aw(c.billing.usage_history_csv(str(target), start="2026-06-01T00:00:00Z", progress=seen.append))
+
+    assert drive.run(scenario, fake.url) == 3
+    assert target.read_bytes() == page1 + page2[len(CSV_HEADER) :]
+    assert os.listdir(target.parent) == ["usage.csv"]  # the temporary file was renamed
+    assert seen == [2, 3]
+    assert [path for _, path, _, _ in fake.requests] == [
+        "/api/v1/billing/usage-history?startTimestamp=2026-06-01T00%3A00%3A00Z",
+        "/api/v1/billing/usage-history?cursor=n2",
+    ]
+    assert all(headers["Accept"] == "text/csv" for _, _, headers, _ in fake.requests)
+
+
+def test_usage_history_csv_never_leaves_half_a_file(drive, fake, tmp_path):
+    fake.get_script.append(_reply(200, CSV_HEADER + b"1,llm,1,-1,USD,\n", [("x-next-cursor", "n2")], "text/csv"))
+    fake.get_script.append(_reply(400, {"error": "Invalid cursor"}))
+    fake.get_script.append(_reply(200, {"data": [], "nextCursor": None}))  # JSON where CSV was asked for
+    target = tmp_path / "usage.csv"
+    target.write_bytes(b"old")
+
+    async def scenario(c):
+        with pytest.raises(venice.InvalidRequestError, match="^400 Bad Request: Invalid cursor"):
+            await aw(c.billing.usage_history_csv(target))
+        with pytest.raises(venice.VeniceAPIError, match="^200 OK: expected CSV but got application/json"):
+            await aw(c.billing.usage_history_csv(target))
+        with pytest.raises(venice.InvalidRequestError, match="path_or_file must be a path or a writable file"):
+            await aw(c.billing.usage_history_csv(42))
+
+    drive.run(scenario, fake.url)
+    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["usage.csv"]
+
+
+def test_usage_history_csv_to_an_open_text_file(fake):
+    fake.get_script.append(_reply(200, CSV_HEADER + b"1,llm,1,-1,USD,caf\xc3\xa9\n", [], "text/csv"))
+    out = io.StringIO()
+    with venice.VeniceClient(KEY, base_url=fake.url) as c:
+        assert c.billing.usage_history_csv(out, currency="DIEM") == 1
+    assert out.getvalue() == CSV_HEADER.decode() + "1,llm,1,-1,USD,caf\u00e9\n"
+    assert fake.requests[0][1] == "/api/v1/billing/usage-history?currency=DIEM"
+
+
+def test_the_retired_billing_usage_route_names_its_replacement(drive, fake):
+    message = "This endpoint was sunset on 2026-09-16. Use GET /api/v1/billing/usage-history instead."
+    sunset = [("Sunset", "Wed, 16 Sep 2026 00:00:00 GMT"), ("Link", '</api/v1/billing/usage-history>; rel="successor-version"')]
+    fake.get_script.append(_reply(410, {"error": message}, sunset))
+    fake.get_script.append(_reply(410, {"error": "gone"}))
+
+    async def scenario(c):
+        with pytest.raises(venice.NotFoundError) as retired:
+            await aw(c.request("GET", "/billing/usage", params={"page": 1}))
+        with pytest.raises(venice.NotFoundError) as other:
+            await aw(c.request("GET", "/models/old"))
+        return retired.value, other.value
+
+    retired, other = drive.run(scenario, fake.url)
+    assert retired.status_code == 410 and retired.message == message
+    assert retired.hint.startswith("retired by Venice: use client.billing.usage_history() (GET /billing/usage-history;")
+    assert str(retired).endswith("or, for CSV, client.billing.usage_history_csv()")
+    assert other.hint is None and str(other) == "410 Gone: gone (request id 8c1f-TEST)"
+
+
 ###############################################################################
 # Async client #################################################################
 ###############################################################################
@@ -5166,6 +5389,89 @@ def test_python_m_venice_version_subprocess():
     assert (result.returncode, result.stdout, result.stderr) == (0, f"venice.py {venice.__version__}\n", "")
 
 
+# -- venice balance / usage / characters, chat --character (issue 13) --
+
+
+def test_cli_balance_usage_and_characters_have_help(fake_env):
+    for command, line in (
+        ("balance", "Show the account's USD and DIEM balances (needs an ADMIN key)."),
+        ("usage", "Show the usage history, oldest first (needs an ADMIN key); --csv FILE saves Venice's CSV export."),
+        ("characters", "List Venice's public characters; chat with one: venice --character SLUG …"),
+    ):
+        code, out, err = run_cli([command, "--help"], fake_env)
+        assert (code, err) == (0, "") and out.startswith(f"usage: venice {command} ")
+        assert line in " ".join(out.split())
+    assert "answer as this character (see `venice characters`)" in " ".join(run_cli(["--help"], fake_env)[1].split())
+
+
+def test_cli_balance_shows_usd_diem_and_with_v_the_rate_limit_headroom(fake, fake_env):
+    body = {"canConsume": True, "consumptionCurrency": "DIEM", "balances": {"diem": 90.5, "usd": 25}, "diemEpochAllocation": 100}
+    fake.get_script.append(_reply(200, body))
+    limits = [("x-ratelimit-limit-requests", "20"), ("x-ratelimit-remaining-requests", "18")]
+    fake.get_script.append(_reply(200, body, limits))
+    fake.get_script.append(_reply(200, {**body, "balances": {"diem": None, "usd": 3}}))
+    assert run_cli(["balance"], fake_env) == (0, "USD   25.00\nDIEM  90.50 (of 100.00 this epoch)\npaying in DIEM\n", "")
+    code, out, err = run_cli(["balance", "-v"], fake_env)
+    assert (code, err) == (0, "") and out.endswith("paying in DIEM\nrate limit: 18 of 20 requests left\n")
+    code, out, err = run_cli(["balance", "-v"], fake_env)
+    assert out == "USD   3.00\nDIEM  -\npaying in DIEM\nrate limit: Venice sent no rate-limit headers\n"
+    assert [path for _, path, _, _ in fake.requests] == ["/api/v1/billing/balance"] * 3
+
+
+class TerminalErr(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_cli_usage_csv_writes_the_export_with_a_progress_count_on_a_terminal(fake, fake_env, tmp_path):
+    for page, cursor in ((b"1,llm,1,-1,USD,\n2,llm,1,-1,USD,\n", [("x-next-cursor", "n2")]), (b"3,llm,1,-1,USD,\n", [])):
+        fake.get_script.append(_reply(200, CSV_HEADER + page, cursor, "text/csv"))
+    out, err = io.StringIO(), TerminalErr()
+    code = venice.main(["usage", "--since", "2026-06-01", "--csv", "u.csv"], stdin=io.StringIO(), stdout=out, stderr=err, environ={**fake_env, "NO_COLOR": "1"})
+    assert (code, out.getvalue(), err.getvalue()) == (0, "", "\r2 rows\r3 rows\r3 rows written to u.csv\n")
+    assert (tmp_path / "u.csv").read_bytes() == CSV_HEADER + b"1,llm,1,-1,USD,\n2,llm,1,-1,USD,\n3,llm,1,-1,USD,\n"
+    assert fake.requests[0][1] == "/api/v1/billing/usage-history?startTimestamp=2026-06-01T00%3A00%3A00Z"
+    fake.get_script.append(_reply(200, CSV_HEADER + b"4,llm,1,-1,USD,\n", [], "text/csv"))
+    assert run_cli(["usage", "--csv", "v.csv"], fake_env) == (0, "", "1 row written to v.csv\n")  # no count off a terminal
+    code, out, err = run_cli(["usage", "--since", "June"], fake_env)
+    assert (code, out) == (2, "") and "--since/--until take a date (2026-06-01) or an ISO 8601 time with a zone, not 'June'" in err
+
+
+def test_cli_usage_prints_a_table_of_the_history(fake, fake_env):
+    row = {"timestamp": "2026-06-15T19:05:10.504Z", "amount": -0.1, "currency": "DIEM", "units": 12, "sku": "llm-in"}
+    fake.get_script.append(_reply(200, {"data": [row], "nextCursor": "c2"}))
+    fake.get_script.append(_reply(200, {"data": [{**row, "amount": -0.2}], "nextCursor": None}))
+    code, out, err = run_cli(["usage", "--currency", "DIEM"], {**fake_env, "COLUMNS": "100"})
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "TIME                      AMOUNT  CURRENCY  UNITS  SKU",
+        "2026-06-15T19:05:10.504Z  -0.1    DIEM      12     llm-in",
+        "2026-06-15T19:05:10.504Z  -0.2    DIEM      12     llm-in",
+    ]
+    assert [path for _, path, _, _ in fake.requests] == [
+        "/api/v1/billing/usage-history?currency=DIEM",
+        "/api/v1/billing/usage-history?cursor=c2",
+    ]
+
+
+def test_cli_characters_table_and_chat_as_one(fake, fake_env):
+    found = [
+        {"slug": "alan-watts", "name": "Alan Watts", "modelId": "m1", "description": "British\nwriter", "stats": {"averageRating": 4.66}},
+        {"slug": "plain", "name": "Plain"},
+    ]
+    fake.get_script.append(_reply(200, {"object": "list", "data": found}))
+    code, out, err = run_cli(["characters", "philosopher", "--limit", "5"], {**fake_env, "COLUMNS": "100"})
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "SLUG        NAME        RATING  MODEL  DESCRIPTION",
+        "alan-watts  Alan Watts  4.7     m1     British writer",
+        "plain       Plain       -       -",
+    ]
+    assert fake.requests[-1][1] == "/api/v1/characters?search=philosopher&limit=5&offset=0"  # one short page: the last
+    assert run_cli(["--character", "alan-watts", "--no-stream", "hi"], fake_env)[:2] == (0, "Echo: hi\n")
+    assert fake.requests[-1][3]["venice_parameters"] == {"character_slug": "alan-watts"}
+
+
 ###############################################################################
 # Examples and README ##########################################################
 ###############################################################################
@@ -5183,11 +5489,32 @@ EXAMPLE_OUTPUT = {
     "letta": "Echo: Say hi.\n",
     "async": "Echo: Name a colour.\nEcho: Name a fruit.\nEcho: Name a city.\nEcho: Count from 1 to 3. [stop]\n"
     "cancelled: the call's connection was closed\n",
+    "characters": "alan-watts: Alan Watts\nsocrates: Socrates\nAlan Watts, on venice-uncensored: A British writer.\n"
+    "5/5 Thoughtful. [87 reviews]\nEcho: Who are you?\n",
+    "billing": "balance: 25 USD, 90.5 DIEM\nspent since June 1: 0.30 USD (2 pages)\n"
+    "3 rows saved under the header: timestamp,sku,units,amount,currency,notes\n",
+}
+
+# The GET replies the fake is scripted with for the examples whose routes it does not serve, in order.
+EXAMPLE_GETS = {
+    "characters": [
+        _reply(200, {"data": [{"slug": "alan-watts", "name": "Alan Watts"}, {"slug": "socrates", "name": "Socrates"}]}),
+        _reply(200, {"data": {"slug": "alan-watts", "name": "Alan Watts", "modelId": "venice-uncensored", "description": "A British writer."}}),
+        _reply(200, {"data": [{"rating": 5, "message": "Thoughtful."}]}, [("x-pagination-total", "87"), ("x-pagination-total-pages", "9")]),
+    ],
+    "billing": [
+        _reply(200, {"canConsume": True, "consumptionCurrency": "USD", "balances": {"usd": 25, "diem": 90.5}, "diemEpochAllocation": 100}),
+        _reply(200, {"data": [{"amount": -0.1}, {"amount": -0.05}], "nextCursor": "c2"}),
+        _reply(200, {"data": [{"amount": -0.15}], "nextCursor": None}),
+        _reply(200, CSV_HEADER + b"a,llm,1,-0.1,USD,\nb,llm,1,-0.05,USD,\n", [("x-next-cursor", "n2")], "text/csv"),
+        _reply(200, CSV_HEADER + b"c,llm,1,-0.15,USD,\n", [], "text/csv"),
+    ],
 }
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLE_OUTPUT))
 def test_example_runs_against_the_fake(fake, fake_env, name):
+    fake.get_script.extend(EXAMPLE_GETS.get(name, ()))
     result = subprocess.run(
         [sys.executable, os.path.join(HERE, "examples.py"), name], env=fake_env, capture_output=True, text=True, timeout=60
     )
@@ -5200,7 +5527,8 @@ def test_example_runs_against_the_fake(fake, fake_env, name):
 def test_examples_without_a_name_lists_them(fake_env):
     result = subprocess.run([sys.executable, os.path.join(HERE, "examples.py")], env=fake_env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and [line.split()[0] for line in result.stdout.splitlines()[3:]] == [
-        "basic", "streaming", "tools", "system_prompt", "dotenv", "models", "openai_shim", "errors", "letta", "async"
+        "basic", "streaming", "tools", "system_prompt", "dotenv", "models", "openai_shim", "errors", "letta", "async",
+        "characters", "billing",
     ]
 
 

@@ -91,6 +91,7 @@ __all__ = [
     "MockTransport",
     "Model",
     "ModelList",
+    "Pages",
     "RawResponse",
     "ResponseMeta",
     "RetryPolicy",
@@ -1669,6 +1670,107 @@ class ChatResponse(AttrDict):
         choices = self.get("choices")
         first = choices[0] if isinstance(choices, list) and choices else None
         return first if isinstance(first, AttrDict) else None
+
+
+# What the characters and billing calls return, for type checkers (at run time: AttrDicts, as above).
+# Fields from Venice's spec (swagger.derived.json); the ones it marks nullable are Optional.
+if TYPE_CHECKING:
+
+    class CharacterStats(AttrDict):
+        """A character's ratings and imports (``character.stats``)."""
+
+        averageRating: float
+        imports: float
+        ratingCount: float
+        ratingSum: float
+        userRating: Optional[float]
+
+    class Character(AttrDict):
+        """A public character (``client.characters.list()`` / ``get(slug)``); chat with it by its ``slug``."""
+
+        adult: bool
+        author: str
+        createdAt: str
+        description: Optional[str]
+        featured: bool
+        id: str
+        name: str
+        shareUrl: Optional[str]
+        photoUrl: Optional[str]
+        slug: str
+        stats: CharacterStats
+        tags: list[str]
+        updatedAt: str
+        webEnabled: bool
+        modelId: str
+
+    class CharacterReview(AttrDict):
+        """A public review of a character (``client.characters.reviews(slug)``)."""
+
+        characterId: str
+        createdAt: str
+        id: str
+        isOwner: bool
+        locale: Optional[str]
+        message: Optional[str]
+        rating: int
+        userAvatarUrl: Optional[str]
+        username: str
+
+    class InferenceDetails(AttrDict):
+        """The inference request a usage entry was billed for."""
+
+        completionTokens: Optional[int]
+        inferenceExecutionTime: Optional[int]
+        promptTokens: Optional[int]
+        requestId: str
+
+    class UsageEntry(AttrDict):
+        """One entry of the usage ledger (``client.billing.usage_history()``): a charge is negative."""
+
+        amount: float
+        currency: str
+        inferenceDetails: Optional[InferenceDetails]
+        notes: str
+        pricePerUnitUsd: float
+        sku: str
+        timestamp: str
+        units: float
+
+    class Balances(AttrDict):
+        """``usd`` and ``diem`` left (``None`` where the account has none)."""
+
+        usd: Optional[float]
+        diem: Optional[float]
+
+    class Balance(AttrDict):
+        """``client.billing.balance()``."""
+
+        canConsume: bool
+        consumptionCurrency: Optional[str]
+        balances: Balances
+        diemEpochAllocation: float
+        meta: ResponseMeta
+
+    class UsageByDate(AttrDict):
+        """One day of ``usage_analytics().byDate``."""
+
+        date: str
+        USD: float
+        DIEM: float
+
+    class UsageAnalytics(AttrDict):
+        """``client.billing.usage_analytics()``: the totals by date, model and key."""
+
+        lookback: str
+        byDate: list[UsageByDate]
+        byModel: list[AttrDict]
+        byModelDaily: list[AttrDict]
+        topModels: list[AttrDict]
+        byKey: list[AttrDict]
+        byKeyDaily: list[AttrDict]
+        topKeyNames: list[AttrDict]
+        meta: ResponseMeta
 
 
 ###############################################################################
@@ -4225,6 +4327,8 @@ class _BaseClient:
         self.chat: Any = Chat(self)
         self.models: Any = Models(self)
         self.embeddings: Any = Embeddings(self)
+        self.characters: Any = Characters(self)
+        self.billing: Any = Billing(self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.config.base_url!r}, api_key={mask_key(self.config.api_key)!r})"
@@ -4485,6 +4589,9 @@ class VeniceClient(_BaseClient):
         chat: ``chat.complete(...)`` and ``chat.completions.create(...)``.
         models: ``models.list()``, ``models.traits()``, ``models.compatibility_mapping()``.
         embeddings: ``embeddings.create(input, model=None)``.
+        characters: ``characters.list(search)``, ``characters.get(slug)``, ``characters.reviews(slug)``.
+        billing: ``billing.balance()``, ``billing.usage_history()``, ``billing.usage_history_csv(path)``,
+            ``billing.usage_analytics()``.
         config: The resolved ``Config``.
     """
 
@@ -4492,6 +4599,8 @@ class VeniceClient(_BaseClient):
         chat: Chat
         models: Models
         embeddings: Embeddings
+        characters: Characters
+        billing: Billing
 
     def __enter__(self) -> VeniceClient:
         return self
@@ -4588,6 +4697,17 @@ if TYPE_CHECKING:  # What AsyncVeniceClient's namespaces return, for type checke
             self, input: Union[str, Sequence[str]], model: Optional[str] = None, **kwargs: Any
         ) -> CreateEmbeddingResponse: ...
 
+    class _AsyncCharacters(Protocol):  # (list and reviews are not awaited: iterate with `async for`)
+        def list(self, search: Optional[str] = None, **kwargs: Any) -> Pages[Character]: ...
+        async def get(self, slug: str) -> Character: ...
+        def reviews(self, slug: str, *, page_size: int = 20, page: int = 1) -> Pages[CharacterReview]: ...
+
+    class _AsyncBilling(Protocol):
+        async def balance(self) -> Balance: ...
+        def usage_history(self, **kwargs: Any) -> Pages[UsageEntry]: ...
+        async def usage_history_csv(self, path_or_file: Any, **kwargs: Any) -> int: ...
+        async def usage_analytics(self, lookback: Optional[str] = None, **kwargs: Any) -> UsageAnalytics: ...
+
     class _AsyncCompletions(Protocol):
         @_overload
         async def create(
@@ -4661,6 +4781,8 @@ class AsyncVeniceClient(_BaseClient):
         chat: _AsyncChat
         models: _AsyncModels
         embeddings: _AsyncEmbeddings
+        characters: _AsyncCharacters
+        billing: _AsyncBilling
 
     def __init__(self, api_key: Optional[str] = None, *, max_concurrency: Optional[int] = None, **kwargs: Any) -> None:
         if max_concurrency is not None and (not _is_number(max_concurrency, whole=True) or max_concurrency < 1):
@@ -4851,6 +4973,14 @@ class _AsyncMockExchange(_MockExchange):
 # and returns the call's result. Retries, redirects, error mapping and decoding live here, once.
 
 
+#: Routes Venice has retired (they answer 410) → what to call instead, said in the error's hint.
+_RETIRED: Final = {
+    "/billing/usage": "retired by Venice: use client.billing.usage_history() (GET /billing/usage-history; "
+    "pageSize and the nextCursor instead of page and limit, startTimestamp and endTimestamp instead of "
+    "startDate and endDate) or, for CSV, client.billing.usage_history_csv()",
+}
+
+
 def _send_plan(
     client: _BaseClient,
     method: str,
@@ -4899,6 +5029,9 @@ def _send_plan(
                 continue
             meta = client._meta(ex)
             api_error = _api_error(status, rheaders, ex.body, meta, client._clock())
+            if status == 410:
+                route = req.target.split("?")[0][len(client._prefix) :]
+                api_error.hint = _RETIRED.get(route, api_error.hint)
             should = rheaders.get("x-should-retry", "").lower()
             retryable = should == "true" or (should != "false" and status in policy.retry_statuses)
             if status == 409 and api_error.code == "needs_consent":
@@ -5245,6 +5378,7 @@ class Chat:
         timeout: Optional[float] = None,
         deadline: Optional[float] = None,
         headers: Optional[Mapping[str, str]] = None,
+        character: Optional[str] = None,
         **kwargs: Any,
     ) -> Union[ChatResponse, ChatStream]:
         """Ask a model for a chat completion.
@@ -5262,6 +5396,8 @@ class Chat:
                 ``function_to_tool``).
             venice_parameters: Venice options, e.g. ``{"enable_web_search": "auto"}``.
             stop: A stop sequence or up to 4 of them.
+            character: A character's slug (``client.characters.list()``): the model answers as that
+                character (sent as ``venice_parameters.character_slug``).
             timeout: Read timeout for this call (for streams: the longest wait between data events).
             deadline: Overall seconds for the call, retries and stream included.
             headers: Extra headers for this call.
@@ -5296,6 +5432,10 @@ class Chat:
         if venice_parameters:
             _check_dict("venice_parameters", venice_parameters, InvalidRequestError)
             body["venice_parameters"] = dict(venice_parameters)
+        if character is not None:
+            if not isinstance(character, str) or not character:
+                raise InvalidRequestError(f"character must be a character's slug, got {character!r}")
+            body["venice_parameters"] = {**body.get("venice_parameters", {}), "character_slug": character}
         body["stop"] = normalize_stop(stop)
         seed = kwargs.get("seed")
         if seed is not None and (not _is_number(seed, whole=True) or seed < 1):
@@ -5470,6 +5610,483 @@ def _chunks_plan(client: _BaseClient, plan: Generator[Any, Any, Any], usage: boo
     """The shim's result: a stream of chunk objects instead of text (see ``_ChunkStream``)."""
     result = yield from plan
     return result if isinstance(result, ChatResponse) else client._chunk_stream(result, usage)
+
+
+# -- paged results, characters and billing (issue 13) -------------------------------------------
+
+
+if TYPE_CHECKING:
+    from typing import Generic
+
+    _Row = TypeVar("_Row")  # what a Pages yields (Character, UsageEntry, …)
+
+    class _RowsOf(Generic[_Row]):  # (Pages is generic for type checkers only: typing stays unloaded)
+        pass
+else:
+    _Row = None
+
+    class _RowsOf:
+        def __class_getitem__(cls, item: Any) -> Any:
+            return cls
+
+
+class Pages(_RowsOf[_Row]):
+    """The rows of a paged endpoint, fetched one page at a time as you iterate, never ahead: a
+    ``break`` after ten rows fetches no further page. ``for`` with ``VeniceClient``, ``async for``
+    with ``AsyncVeniceClient`` (the call itself is not awaited). Each iteration starts again from
+    the first page.
+
+    Attributes:
+        meta: ``ResponseMeta`` of the last page fetched (``None`` before the first).
+        pages: How many pages have been fetched.
+        total: The number of rows Venice reports for the whole result, when it reports one.
+
+    Example::
+
+        for character in client.characters.list("philosopher"):
+            print(character.slug)
+    """
+
+    def __init__(
+        self,
+        client: _BaseClient,
+        first: Any,
+        fetch: Callable[[Any], Generator[Any, Any, tuple[Any, Any, ResponseMeta, Optional[int]]]],
+    ) -> None:
+        self._client = client
+        self._first = first
+        self._fetch = fetch  # state -> plan returning (rows, next state or None, meta, total)
+        self.meta: Optional[ResponseMeta] = None
+        self.pages = 0
+        self.total: Optional[int] = None
+
+    def __repr__(self) -> str:
+        return f"<Pages: {self.pages} fetched>"
+
+    def _page(self, state: Any) -> Generator[Any, Any, tuple[Any, Any]]:
+        rows, following, meta, total = yield from self._fetch(state)
+        self.meta, self.pages = meta, self.pages + 1
+        if total is not None:
+            self.total = total
+        return rows, following
+
+    def __iter__(self) -> Iterator[_Row]:
+        if isinstance(self._client, AsyncVeniceClient):
+            raise TypeError("these pages come from an AsyncVeniceClient: iterate with `async for`")
+        return self._rows()
+
+    def _rows(self) -> Iterator[_Row]:
+        state = self._first
+        while state is not None:
+            rows, state = self._client._run(self._page(state))
+            yield from rows
+
+    def __aiter__(self) -> AsyncIterator[_Row]:
+        if not isinstance(self._client, AsyncVeniceClient):
+            raise TypeError("these pages come from a VeniceClient: iterate with `for`")
+        return self._arows()
+
+    async def _arows(self) -> AsyncIterator[_Row]:
+        state = self._first
+        while state is not None:
+            rows, state = await self._client._run(self._page(state))
+            for row in rows:
+                yield row
+
+
+def _whole(name: str, value: Any, low: int, high: Optional[int] = None) -> int:
+    """A whole-number argument within bounds, or ``InvalidRequestError`` before anything is sent."""
+    if not _is_number(value, whole=True) or value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise InvalidRequestError(f"{name} must be a whole number {bounds}, got {value!r}")
+    return int(value)
+
+
+def _csv_param(name: str, value: Union[str, Sequence[str], None]) -> Optional[str]:
+    """A list filter as Venice takes it in a query: comma-separated (its spec accepts both forms)."""
+    if value is None or isinstance(value, str):
+        return value
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise InvalidRequestError(f"{name} must be a string or a list of strings, got {value!r}")
+    return ",".join(value) or None
+
+
+def _slug_path(slug: Any, suffix: str = "") -> str:
+    if not isinstance(slug, str) or not slug.strip():
+        raise InvalidRequestError(f"slug must be a non-empty string (e.g. 'alan-watts'), got {slug!r}")
+    from urllib.parse import quote
+
+    return f"/characters/{quote(slug, safe='')}{suffix}"
+
+
+def _timestamp(name: str, value: Any) -> Optional[str]:
+    """An ISO 8601 UTC timestamp (``Z`` suffix, as Venice wants) from a ``datetime`` (naive: UTC),
+    a ``date`` (its midnight, UTC) or a string (sent as given)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return str(value)  # (a str subclass as a plain str)
+    import datetime
+
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        text: str = value.strftime("%Y-%m-%dT%H:%M:%S")
+        return text + (f".{value.microsecond // 1000:03d}Z" if value.microsecond else "Z")
+    if isinstance(value, datetime.date):
+        return f"{value.isoformat()}T00:00:00Z"
+    raise InvalidRequestError(f"{name} must be a datetime, a date or an ISO 8601 string, got {value!r}")
+
+
+def _object(body: Any, key: str, what: str) -> Any:
+    """A 200 JSON answer that must be an object with ``key``; else it is raised as an error."""
+    if isinstance(body, AttrDict) and key in body and body.get("error") is None:
+        return body
+    meta = body.meta if isinstance(body, AttrDict) else None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        error = error.get("message") or error
+    message = str(error) if error else f"{what} answered without {key!r}"
+    raise VeniceAPIError(message, status_code=200, body=body, request_id=getattr(meta, "request_id", None), meta=meta)
+
+
+class Characters:
+    """``client.characters``: Venice's public characters (a preview API at Venice). Chat with one
+    with ``client.chat.complete(..., character="slug")``."""
+
+    def __init__(self, client: _BaseClient) -> None:
+        self._client = client
+
+    def list(
+        self,
+        search: Optional[str] = None,
+        *,
+        categories: Union[str, Sequence[str], None] = None,
+        tags: Union[str, Sequence[str], None] = None,
+        model_id: Union[str, Sequence[str], None] = None,
+        is_adult: Optional[bool] = None,
+        is_pro: Optional[bool] = None,
+        is_web_enabled: Optional[bool] = None,
+        sort_by: Optional[str] = None,
+        sort_order: Optional[str] = None,
+        page_size: int = 50,
+        offset: int = 0,
+    ) -> Pages[Character]:
+        """The characters, fetched lazily page by page (``GET /characters``, by limit and offset).
+
+        Args:
+            search: Words to find in names, descriptions or tags (``#tag`` works).
+            categories, tags, model_id: Keep characters in these (a string or a list of up to 20).
+            is_adult, is_pro, is_web_enabled: Keep only characters with (``True``) or without
+                (``False``) adult content, a pro model, web access.
+            sort_by: ``"featured"``, ``"highestRating"``, ``"highlyRated"``, ``"highlyRatedAndRecent"``,
+                ``"imports"``, ``"mostRecent"`` or ``"ratingCount"``. sort_order: ``"asc"`` or ``"desc"``.
+            page_size: Characters per request, 1–100. offset: Characters to skip.
+        Returns:
+            ``Pages`` of character objects (``.slug``, ``.name``, ``.description``, ``.stats``, …):
+            iterate with ``for`` (``async for`` with ``AsyncVeniceClient``). The first request is
+            sent when iteration starts; a page shorter than ``page_size`` is the last.
+        Raises:
+            InvalidRequestError: Bad arguments (at the call) or rejected by Venice (while iterating).
+            VeniceAPIError, APIConnectionError: While iterating, as for any call.
+
+        Example::
+
+            for c in itertools.islice(client.characters.list(sort_by="highestRating"), 10):
+                print(c.slug, c.name)
+        """
+        limit = _whole("page_size", page_size, 1, 100)
+        params = {
+            "search": search,
+            "categories": _csv_param("categories", categories),
+            "tags": _csv_param("tags", tags),
+            "modelId": _csv_param("model_id", model_id),
+            "isAdult": is_adult,
+            "isPro": is_pro,
+            "isWebEnabled": is_web_enabled,
+            "sortBy": sort_by,
+            "sortOrder": sort_order,
+            "limit": limit,
+        }
+        client = self._client
+
+        def fetch(start: int) -> Generator[Any, Any, tuple[Any, Any, ResponseMeta, Optional[int]]]:
+            body = yield from _json_plan(client, "GET", "/characters", params={**params, "offset": start})
+            rows = _data(body, list, "GET /characters")
+            # Venice reports no total here: a short page is the last one.
+            following = start + len(rows) if len(rows) >= limit else None
+            return rows, following, body.meta, None
+
+        pages: Pages[Character] = Pages(client, _whole("offset", offset, 0), fetch)
+        return pages
+
+    @_call
+    def get(self, slug: str) -> Generator[Any, Any, Character]:
+        """One character by its slug (``GET /characters/{slug}``).
+
+        Returns:
+            The character (``.name``, ``.description``, ``.modelId``, ``.stats``, …) with ``.meta``.
+        Raises:
+            NotFoundError: No such character. VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            print(client.characters.get("alan-watts").description)
+        """
+        path = _slug_path(slug)
+        body = yield from _json_plan(self._client, "GET", path)
+        character: Character = _data(body, dict, f"GET {path}")
+        character.meta = body.meta
+        return character
+
+    def reviews(self, slug: str, *, page_size: int = 20, page: int = 1) -> Pages[CharacterReview]:
+        """A character's public reviews, fetched lazily page by page (``GET /characters/{slug}/reviews``,
+        by page and pageSize; ``x-pagination-*`` headers say how many there are).
+
+        Args:
+            slug: The character. page_size: Reviews per request, 1–100. page: The first page to fetch (1-based).
+        Returns:
+            ``Pages`` of reviews (``.rating``, ``.message``, ``.createdAt``, …), ``.total`` the number
+            of reviews Venice reports; ``for`` (or ``async for``) as for ``list()``.
+        Raises:
+            InvalidRequestError: Bad arguments. NotFoundError: No such character (while iterating).
+
+        Example::
+
+            for review in client.characters.reviews("alan-watts"):
+                print(review.rating, review.message)
+        """
+        path = _slug_path(slug, "/reviews")
+        size = _whole("page_size", page_size, 1, 100)
+        client = self._client
+
+        def fetch(number: int) -> Generator[Any, Any, tuple[Any, Any, ResponseMeta, Optional[int]]]:
+            body = yield from _json_plan(client, "GET", path, params={"page": number, "pageSize": size})
+            rows = _data(body, list, f"GET {path}")
+            meta: ResponseMeta = body.meta
+            paging = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
+            pages = _number(meta.headers.get("x-pagination-total-pages"), int)
+            total = _number(meta.headers.get("x-pagination-total"), int)
+            pages = pages if pages is not None else paging.get("totalPages")
+            total = total if total is not None else paging.get("total")
+            more = rows and (not isinstance(pages, int) or number < pages)
+            return rows, number + 1 if more else None, meta, total if isinstance(total, int) else None
+
+        pages: Pages[CharacterReview] = Pages(client, _whole("page", page, 1), fetch)
+        return pages
+
+
+def _csv_records(data: bytes) -> int:
+    """CSV records in ``data``: line ends outside quoted fields (RFC 4180: a quoted field may hold a
+    line break, and ``""`` inside one toggles twice), plus a last line without one."""
+    outside = data.split(b'"')[::2]
+    return sum(part.count(b"\n") for part in outside) + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def _csv_body(data: bytes) -> bytes:
+    """``data`` without its first CSV record (the header row)."""
+    offset = 0
+    for i, part in enumerate(data.split(b'"')):
+        if not i % 2:
+            end = part.find(b"\n")
+            if end >= 0:
+                return data[offset + end + 1 :]
+        offset += len(part) + 1
+    return b""
+
+
+class Billing:
+    """``client.billing``: balance, usage history (JSON rows or Venice's CSV export) and analytics.
+    These routes need an ADMIN key (an INFERENCE key gets ``UnauthorizedError``)."""
+
+    def __init__(self, client: _BaseClient) -> None:
+        self._client = client
+
+    @_call
+    def balance(self) -> Generator[Any, Any, Balance]:
+        """The account's balances (``GET /billing/balance``).
+
+        Returns:
+            ``.balances.usd`` and ``.balances.diem`` (``None`` where there is none), ``.canConsume``,
+            ``.consumptionCurrency`` and ``.diemEpochAllocation``, with ``.meta``.
+        Raises:
+            UnauthorizedError: Not an ADMIN key. VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            b = client.billing.balance()
+            print(b.balances.usd, "USD", b.balances.diem, "DIEM")
+        """
+        body = yield from _json_plan(self._client, "GET", "/billing/balance")
+        balance: Balance = _object(body, "balances", "GET /billing/balance")
+        return balance
+
+    def _history_params(self, currency: Any, start: Any, end: Any, page_size: Any) -> dict[str, Any]:
+        return {
+            "currency": currency,
+            "startTimestamp": _timestamp("start", start),
+            "endTimestamp": _timestamp("end", end),
+            "pageSize": None if page_size is None else _whole("page_size", page_size, 10, 1000),
+        }
+
+    def usage_history(
+        self,
+        *,
+        currency: Optional[str] = None,
+        start: Any = None,
+        end: Any = None,
+        page_size: Optional[int] = None,
+    ) -> Pages[UsageEntry]:
+        """Usage ledger entries, oldest first, fetched lazily page by page (``GET /billing/usage-history``,
+        by cursor: each page's ``nextCursor`` fetches the next; the filters travel in the cursor).
+
+        Args:
+            currency: ``"USD"``, ``"DIEM"`` or ``"BUNDLED_CREDITS"``.
+            start, end: From ``start`` (inclusive) to ``end`` (exclusive): ``datetime`` (naive: UTC),
+                ``date`` or an ISO 8601 string such as ``"2026-06-01T00:00:00Z"``.
+            page_size: Entries per request, 10–1000 (Venice's default 1000).
+        Returns:
+            ``Pages`` of entries (``.timestamp``, ``.sku``, ``.units``, ``.amount``, ``.currency``,
+            ``.inferenceDetails``, …); ``for`` (or ``async for``).
+        Raises:
+            InvalidRequestError: Bad arguments, or a cursor Venice rejected (restart the walk).
+            UnauthorizedError: Not an ADMIN key.
+
+        Example::
+
+            spent = sum(-e.amount for e in client.billing.usage_history(currency="USD", start=date(2026, 6, 1)))
+        """
+        params = self._history_params(currency, start, end, page_size)
+        client = self._client
+
+        def fetch(cursor: str) -> Generator[Any, Any, tuple[Any, Any, ResponseMeta, Optional[int]]]:
+            # A continuation sends the cursor alone: Venice rejects filters sent beside one.
+            query = {"cursor": cursor} if cursor else params
+            body = yield from _json_plan(client, "GET", "/billing/usage-history", params=query)
+            rows = _data(body, list, "GET /billing/usage-history")
+            following = body.get("nextCursor")
+            return rows, following if isinstance(following, str) and following else None, body.meta, None
+
+        pages: Pages[UsageEntry] = Pages(client, "", fetch)
+        return pages
+
+    @_call
+    def usage_history_csv(
+        self,
+        path_or_file: Any,
+        *,
+        currency: Optional[str] = None,
+        start: Any = None,
+        end: Any = None,
+        page_size: Optional[int] = None,
+        progress: Optional[Callable[[int], Any]] = None,
+    ) -> Generator[Any, Any, int]:
+        """Save Venice's CSV export of the usage history (``GET /billing/usage-history`` with
+        ``Accept: text/csv``), every page of it (each page's ``x-next-cursor`` header fetches the
+        next), as one CSV file with one header row.
+
+        A path is written through a temporary file beside it (readable by you only, as the result
+        is) that is renamed when the last page is in: the path never holds half an export, and a
+        failure leaves it as it was. A file object (binary, or text) is written to page by page.
+
+        Args:
+            path_or_file: Where to write: a path, or an open file.
+            currency, start, end, page_size: As for ``usage_history()``.
+            progress: Called with the number of rows written so far after each page.
+        Returns:
+            The number of data rows written (header not counted).
+        Raises:
+            VeniceAPIError: An error status, or an answer that is not CSV. OSError: The file can't be written.
+
+        Example::
+
+            rows = client.billing.usage_history_csv("usage.csv", start="2026-06-01T00:00:00Z")
+        """
+        is_path = isinstance(path_or_file, (str, os.PathLike))
+        if not is_path and not callable(getattr(path_or_file, "write", None)):
+            raise InvalidRequestError(f"path_or_file must be a path or a writable file, got {path_or_file!r}")
+        params = self._history_params(currency, start, end, page_size)
+        import io
+
+        text = not is_path and isinstance(path_or_file, io.TextIOBase)
+        out: Any = None if is_path else path_or_file
+        temp: Optional[str] = None
+        rows = pages = 0
+        cursor = ""
+        ended_line = True
+        try:
+            while True:
+                query = {"cursor": cursor} if cursor else params
+                csv = {"Accept": "text/csv"}
+                ex = yield from _send_plan(
+                    self._client, "GET", "/billing/usage-history", None, query, csv, False, None, None
+                )
+                ctype = ex.headers.get("content-type", "").lower()
+                if "csv" not in ctype:
+                    raise _unexpected_answer(
+                        ex, self._client._meta(ex), ex.body, f"expected CSV but got {ctype or 'no content type'}"
+                    )
+                data = bytes(ex.body)
+                if pages:
+                    data = _csv_body(data)  # one header row, however many pages
+                    rows += _csv_records(data)
+                else:
+                    rows += max(0, _csv_records(data) - 1)
+                if out is None:  # (opened once the first page is in: a failed first request leaves no file)
+                    import tempfile
+
+                    target = os.fspath(path_or_file)
+                    folder, name = os.path.split(os.path.abspath(target))
+                    fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+                    out = os.fdopen(fd, "wb")
+                if data:
+                    if not ended_line:  # (a page that did not end its last row)
+                        data = b"\n" + data
+                    out.write(data.decode("utf-8") if text else data)
+                    ended_line = data.endswith(b"\n")
+                pages += 1
+                if progress is not None:
+                    progress(rows)
+                cursor = ex.headers.get("x-next-cursor", "").strip()
+                if not cursor:
+                    break
+            if temp is not None:
+                out.close()
+                os.replace(temp, os.fspath(path_or_file))
+                temp = None
+            return rows
+        finally:
+            if temp is not None:  # failed (or cancelled) before the end: no half file anywhere
+                out.close()
+                os.unlink(temp)
+
+    @_call
+    def usage_analytics(
+        self, lookback: Optional[str] = None, *, start_date: Any = None, end_date: Any = None
+    ) -> Generator[Any, Any, UsageAnalytics]:
+        """Usage totals by date, model and API key (``GET /billing/usage-analytics``; beta at Venice,
+        cached there for 10 minutes).
+
+        Args:
+            lookback: The period, e.g. ``"7d"`` (Venice's default) up to ``"90d"``.
+            start_date, end_date: Instead of ``lookback``: both, as ``date`` or ``"YYYY-MM-DD"``.
+        Returns:
+            ``.byDate``, ``.byModel``, ``.byKey``, ``.topModels``, … with ``.meta``.
+        Raises:
+            InvalidRequestError: Only one of start_date and end_date. VeniceAPIError, APIConnectionError.
+
+        Example::
+
+            for day in client.billing.usage_analytics("30d").byDate:
+                print(day.date, day.USD)
+        """
+        if (start_date is None) != (end_date is None):
+            raise InvalidRequestError("pass both start_date and end_date, or neither")
+        dates = [d.isoformat() if hasattr(d, "isoformat") else d for d in (start_date, end_date)]
+        params = {"lookback": lookback, "startDate": dates[0], "endDate": dates[1]}
+        body = yield from _json_plan(self._client, "GET", "/billing/usage-analytics", params=params)
+        analytics: UsageAnalytics = _object(body, "byDate", "GET /billing/usage-analytics")
+        return analytics
 
 
 ###############################################################################
@@ -6455,7 +7072,7 @@ def start_proxy(
 # Command line ################################################################
 ###############################################################################
 
-_COMMANDS: Final = ("chat", "models", "auth", "proxy")
+_COMMANDS: Final = ("chat", "models", "auth", "proxy", "balance", "usage", "characters")
 _SPINNER: Final = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
@@ -6580,6 +7197,7 @@ def _chat_parser(ui: _UI) -> Any:
     p.add_argument("--json", action="store_true", help="print the response JSON (one chunk per line when streaming)")
     p.add_argument("--web-search", choices=("off", "on", "auto"), help="Venice web search")
     p.add_argument("--no-venice-prompt", action="store_true", help="leave out Venice's system prompt")
+    p.add_argument("--character", metavar="SLUG", help="answer as this character (see `venice characters`)")
     p.add_argument("--show-reasoning", action="store_true", help="print the model's reasoning to stderr")
     p.add_argument(
         "-i", "--interactive", action="store_true", help="interactive chat even when stdin is not a terminal"
@@ -6645,7 +7263,15 @@ def _run(args_in: list[str], ui: _UI) -> int:
     try:
         command = args_in[0] if args_in and args_in[0] in _COMMANDS else "chat"
         rest = args_in[1:] if args_in and args_in[0] in _COMMANDS else args_in
-        handler = {"chat": _cli_chat, "models": _cli_models, "auth": _cli_auth, "proxy": _cli_proxy}[command]
+        handler = {
+            "chat": _cli_chat,
+            "models": _cli_models,
+            "auth": _cli_auth,
+            "proxy": _cli_proxy,
+            "balance": _cli_balance,
+            "usage": _cli_usage,
+            "characters": _cli_characters,
+        }[command]
         return handler(rest, ui)
     except _Exit as done:
         return done.status
@@ -6757,6 +7383,8 @@ def _cli_chat(argv: list[str], ui: _UI) -> int:
         options["venice_parameters"] = params
     if args.temperature is None:
         del options["temperature"]
+    if args.character:
+        options["character"] = args.character
     if not prompt.strip():
         if args.interactive or _isatty(ui.stdin):
             return _interactive(client, model, args, options, ui)
@@ -7269,6 +7897,169 @@ def _cli_proxy(argv: list[str], ui: _UI) -> int:
         server.serve_forever()
     finally:
         server.server_close()
+    return 0
+
+
+def _terminal_width(ui: _UI) -> int:
+    try:
+        if ui.environ.get("COLUMNS"):
+            return int(ui.environ["COLUMNS"])
+        return os.get_terminal_size(ui.stdout.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 100
+
+
+def _amount(value: Any) -> str:
+    return f"{value:,.2f}" if _is_number(value) else "-"
+
+
+def _cli_balance(argv: list[str], ui: _UI) -> int:
+    p = _argparser(ui, "venice balance", "Show the account's USD and DIEM balances (needs an ADMIN key).")
+    p.add_argument("-v", "--verbose", action="store_true", help="also the key's rate-limit headroom")
+    p.add_argument("--json", action="store_true", help="print Venice's answer as JSON")
+    _common_options(p)
+    args = p.parse_args(argv)
+    b: Any = _cli_client(args, ui).billing.balance()
+    if args.json:
+        ui.out(json.dumps(b, indent=2, ensure_ascii=False) + "\n")
+        return 0
+    balances: Any = b.get("balances") if isinstance(b.get("balances"), dict) else {}
+    allocation = b.get("diemEpochAllocation")
+    diem = _amount(balances.get("diem"))
+    if _is_number(allocation) and allocation and _is_number(balances.get("diem")):
+        diem += f" (of {_amount(allocation)} this epoch)"
+    lines = [f"USD   {_amount(balances.get('usd'))}", f"DIEM  {diem}"]
+    if b.get("consumptionCurrency"):
+        lines.append(f"paying in {b.consumptionCurrency}" + ("" if b.get("canConsume", True) else " (can't consume)"))
+    if args.verbose:
+        meta: ResponseMeta = b.meta
+        for kind in ("requests", "tokens"):
+            left = getattr(meta, f"ratelimit_remaining_{kind}")
+            limit = getattr(meta, f"ratelimit_limit_{kind}")
+            reset = getattr(meta, f"ratelimit_reset_{kind}")
+            if left is None:
+                continue
+            when = f", resets in {_duration(reset - time.time())}" if reset and reset > time.time() else ""
+            lines.append(f"rate limit: {left} of {limit if limit is not None else '?'} {kind} left{when}")
+        if meta.ratelimit_remaining_requests is None and meta.ratelimit_remaining_tokens is None:
+            lines.append("rate limit: Venice sent no rate-limit headers")
+    ui.out("\n".join(lines) + "\n")
+    return 0
+
+
+def _since(text: str) -> str:
+    """``--since``: a date (its midnight, UTC) or a full ISO 8601 timestamp (sent as given)."""
+    import re
+
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return f"{text}T00:00:00Z"
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T[0-9:.]+(Z|[+-]\d{2}:\d{2})", text):
+        raise ConfigError(f"--since/--until take a date (2026-06-01) or an ISO 8601 time with a zone, not {text!r}")
+    return text
+
+
+def _cli_usage(argv: list[str], ui: _UI) -> int:
+    p = _argparser(
+        ui,
+        "venice usage",
+        "Show the usage history, oldest first (needs an ADMIN key); --csv FILE saves Venice's CSV export.",
+    )
+    p.add_argument("--since", help="from this date or time (UTC), e.g. 2026-06-01")
+    p.add_argument("--until", help="up to (not including) this date or time")
+    p.add_argument("--currency", choices=("USD", "DIEM", "BUNDLED_CREDITS"), help="only this currency")
+    p.add_argument("--csv", metavar="FILE", help="save the CSV export to FILE (- for stdout)")
+    p.add_argument("--json", action="store_true", help="one JSON entry per line")
+    _common_options(p)
+    args = p.parse_args(argv)
+    start = _since(args.since) if args.since else None
+    end = _since(args.until) if args.until else None
+    client = _cli_client(args, ui)
+    if args.csv:
+        show = ui.tty_err and args.csv != "-"  # a count that rewrites itself: for a person at a terminal
+
+        def progress(rows: int) -> None:
+            ui.stderr.write(f"\r{rows} rows")
+            ui.stderr.flush()
+
+        target: Any = args.csv
+        if args.csv == "-":
+            target = getattr(ui.stdout, "buffer", ui.stdout)
+        rows = client.billing.usage_history_csv(
+            target, currency=args.currency, start=start, end=end, progress=progress if show else None
+        )
+        if show:
+            ui.stderr.write("\r")
+        if args.csv != "-":
+            ui.err(f"{rows} row{'' if rows == 1 else 's'} written to {args.csv}")
+        return 0
+    entries = client.billing.usage_history(currency=args.currency, start=start, end=end)
+    if args.json:
+        for e in entries:
+            ui.out(json.dumps(e, ensure_ascii=False) + "\n")
+        return 0
+    table: list[tuple[str, ...]] = [("TIME", "AMOUNT", "CURRENCY", "UNITS", "SKU")]
+    for e in entries:
+        table.append(
+            (
+                str(e.get("timestamp", "")),
+                f"{e.get('amount')}",
+                str(e.get("currency", "")),
+                f"{e.get('units')}",
+                str(e.get("sku", "")),
+            )
+        )
+    if len(table) == 1:
+        ui.err("no usage in that period")
+        return 0
+    ui.out("\n".join(_fit_table(table, _terminal_width(ui))) + "\n")
+    return 0
+
+
+def _cli_characters(argv: list[str], ui: _UI) -> int:
+    p = _argparser(ui, "venice characters", "List Venice's public characters; chat with one: venice --character SLUG …")
+    p.add_argument("search", nargs="?", help="words to find in names, descriptions or tags")
+    p.add_argument(
+        "--sort",
+        choices=(
+            "featured",
+            "highestRating",
+            "highlyRated",
+            "highlyRatedAndRecent",
+            "imports",
+            "mostRecent",
+            "ratingCount",
+        ),
+        help="order",
+    )
+    p.add_argument("--limit", type=int, default=20, help="how many to show (default 20)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    _common_options(p)
+    args = p.parse_args(argv)
+    if args.limit < 1:
+        raise ConfigError("--limit must be at least 1")
+    pages = _cli_client(args, ui).characters.list(args.search, sort_by=args.sort, page_size=min(args.limit, 100))
+    found: list[Any] = list(islice(pages, args.limit))
+    if args.json:
+        for c in found:
+            ui.out(json.dumps(c, ensure_ascii=False) + "\n")
+        return 0
+    if not found:
+        ui.err("no characters found")
+        return 0
+    table: list[tuple[str, ...]] = [("SLUG", "NAME", "RATING", "MODEL", "DESCRIPTION")]
+    for c in found:
+        stats: Any = c.get("stats") if isinstance(c.get("stats"), dict) else {}
+        rating = stats.get("averageRating")
+        table.append(
+            (
+                str(c.get("slug", "")),
+                str(c.get("name", "")),
+                f"{rating:.1f}" if _is_number(rating) else "-",
+                str(c.get("modelId") or "-"),
+                " ".join(str(c.get("description") or "").split()),
+            )
+        )
+    ui.out("\n".join(_fit_table(table, _terminal_width(ui))) + "\n")
     return 0
 
 
