@@ -91,6 +91,7 @@ __all__ = [
     "MockTransport",
     "Model",
     "ModelList",
+    "NewApiKey",
     "RawResponse",
     "ResponseMeta",
     "RetryPolicy",
@@ -4220,6 +4221,10 @@ class _BaseClient:
         self.chat: Any = Chat(self)
         self.models: Any = Models(self)
         self.embeddings: Any = Embeddings(self)
+        self.api_keys: Any = ApiKeys(self)
+        self.augment: Any = Augment(self)
+        self.crypto: Any = Crypto(self)
+        self.x402: Any = X402(self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.config.base_url!r}, api_key={mask_key(self.config.api_key)!r})"
@@ -4392,15 +4397,21 @@ class _BaseClient:
                 raise InvalidRequestError(f"deadline must be a number of seconds, got {deadline!r}")
             deadline = min(deadline, _MAX_WAIT)
         route = "/" + path.split("?")[0].strip("/")
-        keyless = method == "GET" and route in _KEYLESS_PATHS
+        wallet = _wallet_signed(extra_headers)  # a wallet's signed header stands in for the key
+        keyless = (method == "GET" and route in _KEYLESS_PATHS) or route in _OPEN_ROUTES or wallet
         payload = None
-        if body is not None:
+        if isinstance(body, _Form):  # a multipart upload, encoded by the call (see _multipart)
+            payload = body.data
+            extra_headers = {**(extra_headers or {}), "Content-Type": body.content_type}
+        elif body is not None:
             try:
                 payload = _json_encoder.encode(_strip_none(body)).encode("utf-8")
             except (TypeError, ValueError, RecursionError) as err:  # an object json can't encode, NaN, a lone
                 # surrogate, a cycle (RecursionError in _strip_none), nesting too deep
                 raise InvalidRequestError(f"the request can't be sent as JSON: {err}") from None
         headers = self._headers(keyless, stream, payload is not None, extra_headers)
+        if wallet:  # (built for this call, not the shared cache: extra headers were given)
+            headers.pop("Authorization", None)
         timeouts = _Timeouts(self.config.connect_timeout, timeout or self.config.timeout, deadline)
         target = self._target(path, params)
         return _Request(method, self._scheme, self._host, self._port, target, headers, payload, stream, timeouts)
@@ -4480,6 +4491,10 @@ class VeniceClient(_BaseClient):
         chat: ``chat.complete(...)`` and ``chat.completions.create(...)``.
         models: ``models.list()``, ``models.traits()``, ``models.compatibility_mapping()``.
         embeddings: ``embeddings.create(input, model=None)``.
+        api_keys: ``api_keys.list()``, ``.create(…)``, ``.rate_limits()``, … (key management).
+        augment: ``augment.search(query)``, ``.scrape(url)``, ``.parse_text(file)``.
+        crypto: ``crypto.networks()``, ``crypto.rpc(network, method, params)``.
+        x402: ``x402.balance(wallet)``, ``.transactions(wallet)``, ``.top_up(…)`` (wallet credit).
         config: The resolved ``Config``.
     """
 
@@ -4487,6 +4502,10 @@ class VeniceClient(_BaseClient):
         chat: Chat
         models: Models
         embeddings: Embeddings
+        api_keys: ApiKeys
+        augment: Augment
+        crypto: Crypto
+        x402: X402
 
     def __enter__(self) -> VeniceClient:
         return self
@@ -4583,6 +4602,33 @@ if TYPE_CHECKING:  # What AsyncVeniceClient's namespaces return, for type checke
             self, input: Union[str, Sequence[str]], model: Optional[str] = None, **kwargs: Any
         ) -> CreateEmbeddingResponse: ...
 
+    class _AsyncApiKeys(Protocol):
+        async def list(self) -> _Rows[AttrDict]: ...
+        async def get(self, id: str) -> AttrDict: ...
+        async def create(self, description: str, **kwargs: Any) -> NewApiKey: ...
+        async def update(self, id: str, **kwargs: Any) -> AttrDict: ...
+        async def delete(self, id: str) -> bool: ...
+        async def rate_limits(self) -> AttrDict: ...
+        async def rate_limit_log(self) -> _Rows[AttrDict]: ...
+        async def web3_token(self) -> str: ...
+        async def generate_web3_key(self, address: str, signature: str, token: str, **kwargs: Any) -> NewApiKey: ...
+
+    class _AsyncAugment(Protocol):
+        async def search(self, query: str, **kwargs: Any) -> AttrDict: ...
+        async def scrape(self, url: str, **kwargs: Any) -> AttrDict: ...
+        async def parse_text(self, file: Any, **kwargs: Any) -> Any: ...
+
+    class _AsyncCrypto(Protocol):
+        async def networks(self) -> list[str]: ...
+        async def rpc(
+            self, network: str, method: str, params: Optional[Sequence[Any]] = None, **kwargs: Any
+        ) -> AttrDict: ...
+
+    class _AsyncX402(Protocol):
+        async def balance(self, wallet: str, *, sign_in: Optional[str] = None) -> AttrDict: ...
+        async def transactions(self, wallet: str, **kwargs: Any) -> AttrDict: ...
+        async def top_up(self, payment_signature: Optional[str] = None) -> AttrDict: ...
+
     class _AsyncCompletions(Protocol):
         @_overload
         async def create(
@@ -4656,6 +4702,10 @@ class AsyncVeniceClient(_BaseClient):
         chat: _AsyncChat
         models: _AsyncModels
         embeddings: _AsyncEmbeddings
+        api_keys: _AsyncApiKeys
+        augment: _AsyncAugment
+        crypto: _AsyncCrypto
+        x402: _AsyncX402
 
     def __init__(self, api_key: Optional[str] = None, *, max_concurrency: Optional[int] = None, **kwargs: Any) -> None:
         if max_concurrency is not None and (not _is_number(max_concurrency, whole=True) or max_concurrency < 1):
@@ -5465,6 +5515,659 @@ def _chunks_plan(client: _BaseClient, plan: Generator[Any, Any, Any], usage: boo
     """The shim's result: a stream of chunk objects instead of text (see ``_ChunkStream``)."""
     result = yield from plan
     return result if isinstance(result, ChatResponse) else client._chunk_stream(result, usage)
+
+
+# -- API keys, web search and scraping, crypto RPC, x402 (issue 13) ---------------------------------
+
+#: Routes Venice serves without a key whatever the method (security ``[]`` in its spec): the key
+#: is not required there (it is still sent if configured, as for ``/models``).
+_OPEN_ROUTES: Final = frozenset({"/crypto/rpc/networks", "/api_keys/generate_web3_key", "/x402/top-up"})
+#: Wallet credentials a caller may pass instead of the key (Sign-In-With-X, x402 payment, with the
+#: legacy names Venice still accepts). The stdlib can't sign them (no secp256k1 or keccak): the
+#: caller's wallet code makes them, and a request carrying one is sent without the configured key.
+_WALLET_HEADERS: Final = frozenset(
+    {"sign-in-with-x", "x-sign-in-with-x", "payment-signature", "x-402-payment", "x-payment"}
+)
+
+
+def _wallet_signed(headers: Optional[Mapping[str, str]]) -> bool:
+    return bool(headers) and any(str(name).lower() in _WALLET_HEADERS for name in headers)  # type: ignore[union-attr]
+
+
+class _Form:
+    """A ready ``multipart/form-data`` body (see ``_multipart``): ``_build_request`` sends it as is."""
+
+    __slots__ = ("data", "content_type")
+
+    def __init__(self, data: bytes, content_type: str) -> None:
+        self.data, self.content_type = data, content_type
+
+
+def _form_quote(text: str) -> str:
+    """A ``name``/``filename`` parameter value: UTF-8 as is (RFC 7578 §4.2 leaves non-ASCII names
+    unencoded), with backslashes and quotes escaped as in a quoted-string, and line breaks (which
+    would end the header line) percent-encoded as browsers do."""
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return text.replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _multipart(fields: Sequence[tuple[str, Any]]) -> _Form:
+    """Encode form fields as ``multipart/form-data`` (RFC 7578).
+
+    Args:
+        fields: ``(name, value)`` pairs in order; a value is a ``str`` (a text field) or a
+            ``(filename, data_bytes, content_type)`` tuple (a file).
+    Returns:
+        The body and its ``Content-Type`` (with the boundary), as a ``_Form``.
+    """
+    parts: list[tuple[bytes, bytes]] = []
+    for name, value in fields:
+        disposition = f'Content-Disposition: form-data; name="{_form_quote(name)}"'
+        if isinstance(value, tuple):
+            filename, data, ctype = value
+            lines = f'{disposition}; filename="{_form_quote(filename)}"\r\nContent-Type: {ctype}'
+        else:
+            lines, data = disposition, str(value).encode("utf-8")
+        parts.append((lines.encode("utf-8"), bytes(data)))
+    while True:  # a random boundary, drawn again in the (astronomically rare) case it occurs in the data
+        boundary = "venice-" + os.urandom(16).hex()
+        marker = boundary.encode("ascii")
+        if not any(marker in head or marker in data for head, data in parts):
+            break
+    out = bytearray()
+    for head, data in parts:
+        out += b"--" + marker + b"\r\n" + head + b"\r\n\r\n" + data + b"\r\n"
+    out += b"--" + marker + b"--\r\n"
+    return _Form(bytes(out), f"multipart/form-data; boundary={boundary}")
+
+
+def _file_part(file: Any, filename: Optional[str], content_type: Optional[str]) -> tuple[str, bytes, str]:
+    """``(filename, data, content_type)`` from a path, bytes or a binary file object."""
+    if isinstance(file, (bytes, bytearray, memoryview)):
+        data, name = bytes(file), filename or "file"
+    elif isinstance(file, (str, os.PathLike)):
+        path = os.fspath(file)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as err:
+            raise InvalidRequestError(f"can't read {path!r}: {err.strerror or err}") from None
+        name = filename or os.path.basename(path) or "file"
+    elif callable(getattr(file, "read", None)):
+        data = file.read()
+        if not isinstance(data, (bytes, bytearray)):
+            raise InvalidRequestError("the file must be opened in binary mode ('rb'): read() gave text")
+        given = getattr(file, "name", None)
+        name = filename or (os.path.basename(given) if isinstance(given, str) and given else "file")
+    else:
+        raise InvalidRequestError(f"file must be a path, bytes or a binary file object, not {type(file).__name__}")
+    if content_type is None:
+        import mimetypes
+
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return name, bytes(data), content_type
+
+
+def _segment(name: str, value: Any) -> str:
+    """A value put in a URL path, percent-encoded (an id with a ``/`` stays one segment)."""
+    if not isinstance(value, str) or not value:
+        raise InvalidRequestError(f"{name} must be a non-empty string, got {value!r}")
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def _expiry(value: Any) -> Any:
+    """``expires_at`` as Venice takes it: a ``str`` as given (``""`` clears it on ``update``), a
+    ``datetime`` as UTC ``YYYY-MM-DDTHH:MM:SSZ`` (naive ones are taken as UTC), a ``date`` as ``YYYY-MM-DD``."""
+    if value is None or isinstance(value, str):
+        return value
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc)
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise InvalidRequestError(f"expires_at must be a str, date or datetime, not {type(value).__name__}")
+
+
+def _key_fields(
+    description: Optional[str],
+    consumption_limit: Optional[Mapping[str, Any]],
+    limit_period: Optional[str],
+    model_privacy: Optional[str],
+    expires_at: Any,
+) -> dict[str, Any]:
+    return {
+        "description": description,
+        "consumptionLimit": None if consumption_limit is None else dict(consumption_limit),
+        "limitPeriod": limit_period,
+        "modelPrivacy": model_privacy,
+        "expiresAt": _expiry(expires_at),
+    }
+
+
+def _with_meta(data: Any, body: Any) -> Any:
+    data.meta = getattr(body, "meta", None)
+    return data
+
+
+_Rows = list  # (``list`` is a method name in ApiKeys: its annotations say _Rows[…] for the builtin)
+
+
+class NewApiKey(AttrDict):
+    """A key just created (``api_keys.create``, ``api_keys.generate_web3_key``): the ``data`` object
+    Venice answers with. ``key.apiKey`` is the secret, which Venice shows this once: store it now.
+    ``repr()`` and ``str()`` mask it (``'vn-…abcd'``), so logging the object does not leak it.
+
+    Attributes:
+        apiKey: The secret key. id: Its id (for ``get``, ``update``, ``delete``). apiKeyType: ``INFERENCE``
+            or ``ADMIN``. consumptionLimit, limitPeriod, modelPrivacy, expiresAt: As created.
+    """
+
+    __slots__ = ()
+    if TYPE_CHECKING:
+        apiKey: str
+        apiKeyType: str
+        consumptionLimit: AttrDict
+        limitPeriod: str
+        modelPrivacy: str
+        expiresAt: Optional[str]
+
+    def __repr__(self) -> str:
+        shown = {k: mask_key(v) if k == "apiKey" and isinstance(v, str) else v for k, v in self.items()}
+        return f"NewApiKey({shown!r})"
+
+    __str__ = __repr__
+
+
+class ApiKeys:
+    """``client.api_keys``: list, create, update and delete API keys, and read the key's rate limits.
+
+    Most calls need an ADMIN key (an INFERENCE key gets ``UnauthorizedError``: "Admin API key
+    required"); ``rate_limits()`` works with any key.
+    """
+
+    def __init__(self, client: _BaseClient) -> None:
+        self._client = client
+
+    @_call
+    def list(self) -> Generator[Any, Any, _Rows[AttrDict]]:
+        """The account's API keys (``GET /api_keys``); secrets are not included, only ``last6Chars``.
+
+        Returns:
+            A list of ``AttrDict`` rows (``id``, ``description``, ``apiKeyType``, ``last6Chars``,
+            ``consumptionLimits``, ``expiresAt``, ``lastUsedAt``, ``usage``, …).
+        Raises:
+            UnauthorizedError: Not an ADMIN key. VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            for key in client.api_keys.list():
+                print(key.id, key.description, key.last6Chars)
+        """
+        body = yield from _json_plan(self._client, "GET", "/api_keys")
+        return _data(body, list, "GET /api_keys")  # type: ignore[no-any-return]
+
+    @_call
+    def get(self, id: str) -> Generator[Any, Any, AttrDict]:
+        """One API key by id (``GET /api_keys/{id}``), with its usage over the trailing seven days.
+
+        Returns:
+            The key's ``AttrDict`` (as a row of ``list()``), with ``.meta``.
+        Raises:
+            NotFoundError: No such key. UnauthorizedError: Not an ADMIN key.
+            VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            key = client.api_keys.get("e28e82dc-9df2-4b47-b726-d0a222ef2ab5")
+        """
+        path = f"/api_keys/{_segment('id', id)}"
+        body = yield from _json_plan(self._client, "GET", path)
+        return _with_meta(_data(body, dict, "GET /api_keys/{id}"), body)  # type: ignore[no-any-return]
+
+    @_call
+    def create(
+        self,
+        description: str,
+        *,
+        api_key_type: str = "INFERENCE",
+        consumption_limit: Optional[Mapping[str, Any]] = None,
+        limit_period: Optional[str] = None,
+        model_privacy: Optional[str] = None,
+        expires_at: Any = None,
+    ) -> Generator[Any, Any, NewApiKey]:
+        """Create an API key (``POST /api_keys``). Not retried once sent (it would make a second key).
+
+        Args:
+            description: Up to 64 characters.
+            api_key_type: ``"INFERENCE"`` (default: inference endpoints only) or ``"ADMIN"`` (everything).
+            consumption_limit: Spend limits per period, e.g. ``{"usd": 10, "diem": 5}``.
+            limit_period: ``"EPOCH"`` (daily), ``"MONTH"`` or ``"LIFETIME"``.
+            model_privacy: ``"ALL"``, ``"PRIVATE_TEXT"`` or ``"PRIVATE_ONLY"``.
+            expires_at: ``"YYYY-MM-DD"``, an ISO time ending in ``Z``, a ``date`` or a ``datetime``.
+        Returns:
+            A ``NewApiKey``: ``.apiKey`` is the secret, shown this once (its repr masks it).
+        Raises:
+            InvalidRequestError: Rejected by Venice (500 active keys at most; 20 creations a minute).
+            UnauthorizedError: Not an ADMIN key. VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            key = client.api_keys.create("ci runner", consumption_limit={"usd": 5}, expires_at="2027-01-01")
+            store_secret(key.apiKey)   # print(key) shows NewApiKey({'apiKey': 'vn-…abcd', …})
+        """
+        body = {"apiKeyType": api_key_type}
+        body.update(_key_fields(description, consumption_limit, limit_period, model_privacy, expires_at))
+        answer = yield from _json_plan(self._client, "POST", "/api_keys", body)
+        return _with_meta(NewApiKey(_data(answer, dict, "POST /api_keys")), answer)  # type: ignore[no-any-return]
+
+    @_call
+    def update(
+        self,
+        id: str,
+        *,
+        description: Optional[str] = None,
+        consumption_limit: Optional[Mapping[str, Any]] = None,
+        limit_period: Optional[str] = None,
+        model_privacy: Optional[str] = None,
+        expires_at: Any = None,
+    ) -> Generator[Any, Any, AttrDict]:
+        """Change a key's description, limits, period, privacy or expiry (``PATCH /api_keys``).
+
+        Args:
+            id: The key's id. Others: as for ``create()``; ``None`` leaves a field as it is, and
+                ``expires_at=""`` removes the expiry.
+        Returns:
+            The updated key's ``AttrDict``, with ``.meta``.
+        Raises:
+            NotFoundError: No such key. UnauthorizedError: Not an ADMIN key.
+            VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            client.api_keys.update(key.id, consumption_limit={"usd": 20})
+        """
+        _segment("id", id)
+        body = {"id": id}
+        body.update(_key_fields(description, consumption_limit, limit_period, model_privacy, expires_at))
+        answer = yield from _json_plan(self._client, "PATCH", "/api_keys", body)
+        return _with_meta(_data(answer, dict, "PATCH /api_keys"), answer)  # type: ignore[no-any-return]
+
+    @_call
+    def delete(self, id: str) -> Generator[Any, Any, bool]:
+        """Delete a key (``DELETE /api_keys?id=…``).
+
+        Returns:
+            ``True`` if Venice says it succeeded.
+        Raises:
+            NotFoundError: No such key. UnauthorizedError: Not an ADMIN key.
+            VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            client.api_keys.delete(key.id)
+        """
+        _segment("id", id)
+        body = yield from _json_plan(self._client, "DELETE", "/api_keys", params={"id": id})
+        return bool(body.get("success")) if isinstance(body, dict) else False
+
+    @_call
+    def rate_limits(self) -> Generator[Any, Any, AttrDict]:
+        """The key's tier, balances and per-model limits (``GET /api_keys/rate_limits``); any key may ask.
+
+        Returns:
+            An ``AttrDict``: ``accessPermitted``, ``apiTier``, ``balances`` (``USD``, ``DIEM``),
+            ``keyExpiration``, ``nextEpochBegins``, ``rateLimits`` (``[{apiModelId, rateLimits:
+            [{type: RPM|RPD|TPM, amount}]}]``), with ``.meta``.
+        Raises:
+            VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            print(client.api_keys.rate_limits().balances.USD)
+        """
+        body = yield from _json_plan(self._client, "GET", "/api_keys/rate_limits")
+        return _with_meta(_data(body, dict, "GET /api_keys/rate_limits"), body)  # type: ignore[no-any-return]
+
+    @_call
+    def rate_limit_log(self) -> Generator[Any, Any, _Rows[AttrDict]]:
+        """The last 50 rate limits the account ran into (``GET /api_keys/rate_limits/log``).
+
+        Returns:
+            A list of ``AttrDict`` rows (``apiKeyId``, ``modelId``, ``rateLimitTier``, ``rateLimitType``,
+            ``timestamp``).
+        Raises:
+            UnauthorizedError: Not an ADMIN key. VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            for hit in client.api_keys.rate_limit_log():
+                print(hit.timestamp, hit.modelId, hit.rateLimitType)
+        """
+        body = yield from _json_plan(self._client, "GET", "/api_keys/rate_limits/log")
+        return _data(body, list, "GET /api_keys/rate_limits/log")  # type: ignore[no-any-return]
+
+    @_call
+    def web3_token(self) -> Generator[Any, Any, str]:
+        """Step 1 of minting a key with a wallet holding sVVV (``GET /api_keys/generate_web3_key``, no
+        key needed): the token your wallet signs. Step 2 is ``generate_web3_key``.
+
+        Returns:
+            The token (a string) to sign.
+        Raises:
+            VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            token = client.api_keys.web3_token()
+            signature = my_wallet.sign_message(token)    # outside venice.py: the stdlib can't sign
+        """
+        body = yield from _json_plan(self._client, "GET", "/api_keys/generate_web3_key")
+        token = _data(body, dict, "GET /api_keys/generate_web3_key").get("token")
+        if not isinstance(token, str):
+            raise VeniceAPIError("GET /api_keys/generate_web3_key answered without a token", status_code=200, body=body)
+        return token
+
+    @_call
+    def generate_web3_key(
+        self,
+        address: str,
+        signature: str,
+        token: str,
+        *,
+        api_key_type: str = "INFERENCE",
+        description: Optional[str] = None,
+        consumption_limit: Optional[Mapping[str, Any]] = None,
+        limit_period: Optional[str] = None,
+        model_privacy: Optional[str] = None,
+        expires_at: Any = None,
+    ) -> Generator[Any, Any, NewApiKey]:
+        """Step 2: create a key for the wallet that signed ``web3_token()``'s token
+        (``POST /api_keys/generate_web3_key``; no key needed, the signature authenticates).
+
+        venice.py does not sign: make ``signature`` with your wallet library (an EIP-191 personal
+        signature of ``token`` by ``address``).
+
+        Args:
+            address: The wallet's address (``0x…``). signature: Its signature of ``token``.
+            token: From ``web3_token()``. Others: as for ``create()`` (description defaults to Venice's
+                "Web3 API Key").
+        Returns:
+            A ``NewApiKey`` (the secret is ``.apiKey``, masked in its repr).
+        Raises:
+            UnauthorizedError, InvalidRequestError: Venice refused the signature or the token.
+            VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            key = client.api_keys.generate_web3_key("0xAbC…", signature, token)
+        """
+        body = {"apiKeyType": api_key_type, "address": address, "signature": signature, "token": token}
+        body.update(_key_fields(description, consumption_limit, limit_period, model_privacy, expires_at))
+        answer = yield from _json_plan(self._client, "POST", "/api_keys/generate_web3_key", body)
+        key = NewApiKey(_data(answer, dict, "POST /api_keys/generate_web3_key"))
+        return _with_meta(key, answer)  # type: ignore[no-any-return]
+
+
+class Augment:
+    """``client.augment``: web search, scraping and document text extraction, for retrieval.
+
+    Each call takes ``headers=`` for a wallet's ``SIGN-IN-WITH-X`` header (made by your wallet code:
+    the stdlib can't sign), which is then sent instead of the configured key.
+    """
+
+    def __init__(self, client: _BaseClient) -> None:
+        self._client = client
+
+    @_call
+    def search(
+        self,
+        query: str,
+        *,
+        limit: Optional[int] = None,
+        search_provider: Optional[str] = None,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> Generator[Any, Any, AttrDict]:
+        """Search the web (``POST /augment/search``).
+
+        Args:
+            query: 1 to 400 characters. limit: 1 to 20 results (Venice's default: 10).
+            search_provider: ``"google"`` or ``"brave"``. headers: Extra headers (a wallet sign-in).
+        Returns:
+            An ``AttrDict``: ``query`` and ``results`` (``[{title, url, content, date}]``), with ``.meta``.
+        Raises:
+            InvalidRequestError: Rejected (e.g. an empty query). VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            for hit in client.augment.search("venice.ai privacy", limit=3).results:
+                print(hit.title, hit.url)
+        """
+        body = {"query": query, "limit": limit, "search_provider": search_provider}
+        answer = yield from _json_plan(self._client, "POST", "/augment/search", body, headers=headers)
+        return _object(answer, "POST /augment/search")
+
+    @_call
+    def scrape(self, url: str, *, headers: Optional[Mapping[str, str]] = None) -> Generator[Any, Any, AttrDict]:
+        """Fetch a web page as Markdown (``POST /augment/scrape``).
+
+        Args:
+            url: The page's URL. headers: Extra headers (a wallet sign-in).
+        Returns:
+            An ``AttrDict``: ``url``, ``content`` (the page as Markdown), ``format`` (``"markdown"``), with ``.meta``.
+        Raises:
+            InvalidRequestError: Not a URL Venice accepts. VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            print(client.augment.scrape("https://example.com").content)
+        """
+        answer = yield from _json_plan(self._client, "POST", "/augment/scrape", {"url": url}, headers=headers)
+        return _object(answer, "POST /augment/scrape")
+
+    @_call
+    def parse_text(
+        self,
+        file: Any,
+        *,
+        response_format: str = "json",
+        filename: Optional[str] = None,
+        content_type: Optional[str] = None,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> Generator[Any, Any, Any]:
+        """Extract the text of a document: PDF, DOCX, PPTX, XLSX or plain text (``POST /augment/text-parser``,
+        a ``multipart/form-data`` upload). Venice keeps nothing.
+
+        Args:
+            file: A path, ``bytes`` or a binary file object (its ``.name`` gives the file name).
+            response_format: ``"json"`` (default) or ``"text"``.
+            filename: The name sent for the file (default: the path's or object's, else ``"file"``):
+                Venice reads the document type from it.
+            content_type: The file's type (default: guessed from its name).
+            headers: Extra headers (a wallet sign-in).
+        Returns:
+            For ``"json"`` an ``AttrDict`` with ``text`` and ``tokens`` (and ``.meta``); for ``"text"`` a ``str``.
+        Raises:
+            InvalidRequestError: The file can't be read, or Venice can't parse it.
+            VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            doc = client.augment.parse_text("report.pdf")
+            print(doc.tokens, doc.text[:200])
+        """
+        form = _multipart([("file", _file_part(file, filename, content_type)), ("response_format", response_format)])
+        if response_format == "json":
+            answer = yield from _json_plan(self._client, "POST", "/augment/text-parser", form, headers=headers)
+            return _object(answer, "POST /augment/text-parser")
+        ex = yield from _send_plan(self._client, "POST", "/augment/text-parser", form, None, headers, False, None, None)
+        value = self._client._decode(ex, ex.body, self._client._meta(ex), expect_json=False)
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+class Crypto:
+    """``client.crypto``: Venice's JSON-RPC proxy to blockchain nodes, billed per credit."""
+
+    def __init__(self, client: _BaseClient) -> None:
+        self._client = client
+
+    @_call
+    def networks(self) -> Generator[Any, Any, list[str]]:
+        """The networks ``rpc()`` can reach (``GET /crypto/rpc/networks``; no key needed).
+
+        Returns:
+            Network names, e.g. ``["ethereum-mainnet", "base-mainnet", …]``.
+        Raises:
+            VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            print(client.crypto.networks())
+        """
+        body = yield from _json_plan(self._client, "GET", "/crypto/rpc/networks")
+        networks = body.get("networks") if isinstance(body, dict) else None
+        if not isinstance(networks, list):
+            raise VeniceAPIError(
+                "GET /crypto/rpc/networks answered without a networks list", status_code=200, body=body
+            )
+        return networks
+
+    @_call
+    def rpc(
+        self,
+        network: str,
+        method: str,
+        params: Optional[Sequence[Any]] = None,
+        *,
+        id: Union[int, str] = 1,
+        idempotency_key: Optional[str] = None,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> Generator[Any, Any, AttrDict]:
+        """One JSON-RPC 2.0 call on a network (``POST /crypto/rpc/{network}``).
+
+        Each call carries an ``Idempotency-Key`` (a fresh random one unless you pass yours), the same
+        on every retry: Venice replays the first answer for 24 hours instead of running (and billing)
+        the call twice, so it is retried like a GET, even after a timeout.
+
+        Args:
+            network: From ``networks()``. method: e.g. ``"eth_blockNumber"``. params: Its parameters.
+            id: The JSON-RPC id. idempotency_key: 1 to 255 of ``A-Z a-z 0-9 _ -``.
+            headers: Extra headers (a wallet's ``SIGN-IN-WITH-X``, sent instead of the key).
+        Returns:
+            The JSON-RPC response as an ``AttrDict`` (``result``, or ``error`` with ``code`` and
+            ``message``: the node's answer, not raised), with ``.meta``.
+        Raises:
+            InvalidRequestError: An unsupported method or network. RateLimitError: Over the RPC limits.
+            VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            block = int(client.crypto.rpc("ethereum-mainnet", "eth_blockNumber").result, 16)
+        """
+        key = idempotency_key if idempotency_key is not None else os.urandom(16).hex()  # once: kept across retries
+        body = {"jsonrpc": "2.0", "method": method, "params": list(params or ()), "id": id}
+        path = f"/crypto/rpc/{_segment('network', network)}"
+        sent = {**(headers or {}), "Idempotency-Key": key}
+        answer = yield from _json_plan(self._client, "POST", path, body, headers=sent)
+        return _object(answer, f"POST {path}")
+
+
+class X402:
+    """``client.x402``: the prepaid credit of an x402 wallet.
+
+    These routes authenticate a wallet, not a key: pass the ``SIGN-IN-WITH-X`` header value
+    (``sign_in=``) or the payment signature (``top_up(payment_signature=…)``) your wallet code made
+    (the stdlib can't: no secp256k1 or keccak). A call given one sends it instead of the configured
+    key; without one, the configured key is sent (and Venice decides).
+    """
+
+    def __init__(self, client: _BaseClient) -> None:
+        self._client = client
+
+    @_call
+    def balance(self, wallet: str, *, sign_in: Optional[str] = None) -> Generator[Any, Any, AttrDict]:
+        """A wallet's credit (``GET /x402/balance/{walletAddress}``).
+
+        Args:
+            wallet: An EVM (``0x…``) or Solana address. sign_in: A ``SIGN-IN-WITH-X`` value for that wallet.
+        Returns:
+            An ``AttrDict``: ``walletAddress``, ``balanceUsd``, ``canConsume``, ``minimumTopUpUsd``,
+            ``suggestedTopUpUsd``, ``diemBalanceUsd``, with ``.meta``.
+        Raises:
+            UnauthorizedError: A missing or invalid sign-in. PermissionDeniedError: Another wallet's.
+            VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            print(client.x402.balance("0xAbC…", sign_in=siwx).balanceUsd)
+        """
+        path = f"/x402/balance/{_segment('wallet', wallet)}"
+        body = yield from _json_plan(self._client, "GET", path, headers=_sign_in(sign_in))
+        return _with_meta(_data(body, dict, "GET /x402/balance/{walletAddress}"), body)  # type: ignore[no-any-return]
+
+    @_call
+    def transactions(
+        self, wallet: str, *, sign_in: Optional[str] = None, limit: Optional[int] = None, offset: Optional[int] = None
+    ) -> Generator[Any, Any, AttrDict]:
+        """One page of a wallet's credit history (``GET /x402/transactions/{walletAddress}``).
+
+        Args:
+            wallet, sign_in: As for ``balance()``. limit: 1 to 100 (Venice's default 50). offset: Rows to skip.
+        Returns:
+            An ``AttrDict``: ``walletAddress``, ``currentBalance``, ``transactions`` (``[{id, amount,
+            balanceAfter, type, createdAt, requestId, modelId}]``) and ``pagination`` (``limit``,
+            ``offset``, ``hasMore``), with ``.meta``.
+        Raises:
+            As for ``balance()``.
+
+        Example::
+
+            page = client.x402.transactions("0xAbC…", sign_in=siwx, limit=20)
+        """
+        path = f"/x402/transactions/{_segment('wallet', wallet)}"
+        params = {"limit": limit, "offset": offset}
+        body = yield from _json_plan(self._client, "GET", path, params=params, headers=_sign_in(sign_in))
+        return _with_meta(_data(body, dict, "GET /x402/transactions/{walletAddress}"), body)  # type: ignore[no-any-return]
+
+    @_call
+    def top_up(self, payment_signature: Optional[str] = None) -> Generator[Any, Any, AttrDict]:
+        """Add credit with an x402 USDC payment (``POST /x402/top-up``). Not retried once sent.
+
+        Args:
+            payment_signature: The ``PAYMENT-SIGNATURE`` header value your wallet code made. Without it
+                Venice answers 402 with its payment requirements: raised as ``PaymentRequiredError``,
+                whose ``.body`` holds them (``accepts``: the Base and Solana USDC options).
+        Returns:
+            An ``AttrDict``: ``walletAddress``, ``amountCredited``, ``newBalance``, ``paymentId``, with ``.meta``.
+        Raises:
+            PaymentRequiredError: No (or an insufficient) payment. VeniceAPIError, APIConnectionError: As for any call.
+
+        Example::
+
+            try:
+                client.x402.top_up()
+            except venice.PaymentRequiredError as err:
+                options = err.body["accepts"]                    # sign one with your wallet, then:
+            client.x402.top_up(payment_signature=signed)
+        """
+        headers = None if payment_signature is None else {"PAYMENT-SIGNATURE": payment_signature}
+        body = yield from _json_plan(self._client, "POST", "/x402/top-up", {}, headers=headers)
+        return _with_meta(_data(body, dict, "POST /x402/top-up"), body)  # type: ignore[no-any-return]
+
+
+def _object(body: Any, what: str) -> AttrDict:
+    """A JSON object answer; anything else (a list, a bare value) is raised as ``VeniceAPIError``."""
+    if isinstance(body, AttrDict):
+        return body
+    raise VeniceAPIError(f"{what} answered with JSON that is not an object", status_code=200, body=body)
+
+
+def _sign_in(value: Optional[str]) -> Optional[dict[str, str]]:
+    return None if value is None else {"SIGN-IN-WITH-X": value}
 
 
 ###############################################################################
