@@ -291,7 +291,7 @@ def fake_env(fake, monkeypatch, tmp_path):
 def test_all_is_pinned_and_documented():
     assert venice.__all__ == [
         "AsyncChatStream", "AsyncRawResponse", "AsyncVeniceClient",
-        "AttrDict", "ChatResponse", "ChatStream", "Config", "MockTransport", "Model", "ModelList", "RawResponse", "ResponseMeta",
+        "AttrDict", "ChatResponse", "ChatStream", "Config", "MockTransport", "Model", "ModelList", "NewApiKey", "RawResponse", "ResponseMeta",
         "RetryPolicy", "ServerSentEvent", "ToolCall", "VeniceClient", "arun_tool_calls", "chat", "credentials_path", "estimate_tokens",
         "function_to_tool", "iter_sse", "list_models", "load_config", "mask_key", "normalize_stop", "parse_dotenv",
         "retry_delay", "run_tool_calls", "start_proxy",
@@ -2932,6 +2932,366 @@ def test_arun_tool_calls_awaits_async_tools_and_runs_plain_ones():
     assert messages[3]["content"].startswith("Error: InvalidRequestError: tool call 'weather' has invalid JSON")
     assert [m["tool_call_id"] for m in messages] == ["c1", "c2", "c3", "c4", "c5"]
     assert venice.run_tool_calls(calls[1:2], [shout]) == [{"role": "tool", "tool_call_id": "c2", "content": "HI"}]
+
+
+# -- API keys, augment, crypto, x402 (issue 13) ------------------------------------------------------
+# A loopback server answering these routes as the spec documents (the shared FakeVenice decodes every
+# POST body as JSON and has no PATCH or DELETE): an in-memory key store, search, scrape, the
+# multipart text parser, crypto RPC and x402. `server.replies` takes one-off raw answers (callables).
+
+import email  # noqa: E402
+import email.policy  # noqa: E402
+
+WALLET = "0x" + "ab" * 20
+NEW_SECRET = "vn-NEWSECRET-0123456789abcdef"
+
+
+class KeysFake(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _KeysHandler)
+        self.requests = []  # (method, path, headers, raw body)
+        self.replies = []  # callables(handler) that answer the next request instead
+        self.keys = {"k1": {"id": "k1", "description": "laptop", "apiKeyType": "ADMIN", "last6Chars": "abc123",
+                            "consumptionLimits": {"usd": None, "diem": None}, "limitPeriod": "EPOCH",
+                            "modelPrivacy": "ALL", "createdAt": "2026-11-01T00:00:00.000Z", "expiresAt": None,
+                            "lastUsedAt": None}}  # fmt: skip
+        self.url = f"http://127.0.0.1:{self.server_port}/api/v1"
+
+
+class _KeysHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def send(self, status, obj, headers=(), content_type="application/json"):
+        body = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("CF-RAY", "8c1f-KEYS")
+        for k, v in headers:
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def handle_any(self):
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.requests.append((self.command, self.path, dict(self.headers), raw))
+        if self.server.replies:
+            return self.server.replies.pop(0)(self)
+        path, _, query = self.path.partition("?")
+        route = (self.command, path[len("/api/v1"):])
+        open_routes = {("GET", "/crypto/rpc/networks"), ("GET", "/api_keys/generate_web3_key"),
+                       ("POST", "/api_keys/generate_web3_key"), ("POST", "/x402/top-up")}  # fmt: skip
+        signed = self.headers.get("SIGN-IN-WITH-X") == "siwx-token"
+        if route not in open_routes and not signed and self.headers.get("Authorization") != f"Bearer {KEY}":
+            return self.send(401, {"error": "Authentication failed"})
+        body = json.loads(raw) if self.headers.get("Content-Type") == "application/json" else None
+        keys = self.server.keys
+        if route == ("GET", "/api_keys"):
+            return self.send(200, {"object": "list", "data": list(keys.values())})
+        if route == ("POST", "/api_keys"):
+            row = {"id": f"k{len(keys) + 1}", "description": body["description"], "apiKeyType": body["apiKeyType"],
+                   "last6Chars": NEW_SECRET[-6:], "consumptionLimits": body.get("consumptionLimit", {}),
+                   "limitPeriod": body.get("limitPeriod", "EPOCH"), "modelPrivacy": "ALL",
+                   "createdAt": "2026-12-01T00:00:00.000Z", "expiresAt": body.get("expiresAt"), "lastUsedAt": None}  # fmt: skip
+            keys[row["id"]] = row
+            data = {k: row[k] for k in ("id", "apiKeyType", "limitPeriod", "modelPrivacy", "expiresAt")}
+            return self.send(200, {"success": True, "data": {**data, "apiKey": NEW_SECRET, "consumptionLimit": row["consumptionLimits"]}})
+        if route == ("PATCH", "/api_keys"):
+            row = keys[body["id"]]
+            row.update({k: v for k, v in body.items() if k in ("description", "expiresAt")})
+            return self.send(200, {"data": row})
+        if route == ("DELETE", "/api_keys"):
+            key_id = dict(p.split("=") for p in query.split("&"))["id"]
+            if keys.pop(key_id, None) is None:
+                return self.send(404, {"error": "API key not found"})
+            return self.send(200, {"success": True})
+        if route == ("GET", "/api_keys/rate_limits"):
+            return self.send(200, {"data": {"accessPermitted": True, "apiTier": {"id": "paid", "isCharged": True},
+                                            "balances": {"USD": 12.5, "DIEM": 3}, "keyExpiration": None,
+                                            "nextEpochBegins": "2026-12-02T00:00:00.000Z",
+                                            "rateLimits": [{"apiModelId": "venice-uncensored", "rateLimits": [
+                                                {"type": "RPM", "amount": 500}, {"type": "TPM", "amount": 1000000}]}]}})  # fmt: skip
+        if route == ("GET", "/api_keys/rate_limits/log"):
+            return self.send(200, {"object": "list", "data": [{"apiKeyId": "k1", "modelId": "venice-uncensored",
+                                   "rateLimitTier": "paid", "rateLimitType": "RPM", "timestamp": "2026-11-30T10:00:00Z"}]})  # fmt: skip
+        if route == ("GET", "/api_keys/generate_web3_key"):
+            return self.send(200, {"success": True, "data": {"token": "sign-me-123"}})
+        if route == ("POST", "/api_keys/generate_web3_key"):
+            data = {"id": "w1", "apiKey": NEW_SECRET, "apiKeyType": body["apiKeyType"], "consumptionLimit": {},
+                    "limitPeriod": "EPOCH", "modelPrivacy": "ALL", "expiresAt": None}  # fmt: skip
+            return self.send(200, {"success": True, "data": data})
+        if route[0] == "GET" and route[1].startswith("/api_keys/"):
+            row = keys.get(route[1].rsplit("/", 1)[1])
+            return self.send(200, {"data": row}) if row else self.send(404, {"error": "API key not found"})
+        if route == ("POST", "/augment/search"):
+            results = [{"title": f"Result {i} for {body['query']}", "url": f"https://example.com/{i}", "content": f"Text {i}.",
+                        "date": "2026-11-30"} for i in range(1, body.get("limit", 2) + 1)]  # fmt: skip
+            return self.send(200, {"query": body["query"], "results": results})
+        if route == ("POST", "/augment/scrape"):
+            return self.send(200, {"url": body["url"], "content": "# Example\n\nHello.", "format": "markdown"})
+        if route == ("POST", "/augment/text-parser"):
+            msg = email.message_from_bytes(b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + raw,
+                                           policy=email.policy.HTTP)  # fmt: skip
+            fields = {p.get_param("name", header="content-disposition"): p for p in msg.iter_parts()}
+            text = fields["file"].get_payload(decode=True).decode("utf-8", "replace")
+            if fields["response_format"].get_payload() == "text":
+                return self.send(200, text.encode(), content_type="text/plain; charset=utf-8")
+            return self.send(200, {"text": text, "tokens": len(text.split())})
+        if route == ("GET", "/crypto/rpc/networks"):
+            return self.send(200, {"networks": ["base-mainnet", "ethereum-mainnet"]})
+        if route[0] == "POST" and route[1].startswith("/crypto/rpc/"):
+            return self.send(200, {"jsonrpc": "2.0", "id": body["id"], "result": "0x10"}, [("X-Venice-RPC-Credits", "1")])
+        if route == ("GET", f"/x402/balance/{WALLET}"):
+            return self.send(200, {"success": True, "data": {"walletAddress": WALLET, "balanceUsd": 4.5, "canConsume": True,
+                                                             "minimumTopUpUsd": 5, "suggestedTopUpUsd": 10}})  # fmt: skip
+        if route == ("GET", f"/x402/transactions/{WALLET}"):
+            tx = {"id": "t1", "amount": 5, "balanceAfter": 5, "type": "TOP_UP", "createdAt": "2026-11-30T10:00:00Z",
+                  "requestId": None, "modelId": None}  # fmt: skip
+            return self.send(200, {"success": True, "data": {"walletAddress": WALLET, "currentBalance": 4.5, "transactions": [tx],
+                                                             "pagination": {"limit": 50, "offset": 0, "hasMore": False}}})  # fmt: skip
+        if route == ("POST", "/x402/top-up"):
+            if self.headers.get("PAYMENT-SIGNATURE") != "paid":
+                return self.send(402, {"x402Version": 2, "error": "Payment required", "accepts": [{"network": "base"}]})
+            return self.send(200, {"success": True, "data": {"walletAddress": WALLET, "amountCredited": 5, "newBalance": 9.5,
+                                                             "paymentId": "p1"}})  # fmt: skip
+        return self.send(404, {"error": "Not found"})
+
+    do_GET = do_POST = do_PATCH = do_DELETE = handle_any
+
+
+@pytest.fixture
+def keys_fake():
+    with running(KeysFake()) as server:
+        yield server
+
+
+def test_api_keys_create_masks_the_secret_in_repr_and_keeps_it_as_an_attribute(drive, keys_fake):
+    async def scenario(client):
+        key = await aw(client.api_keys.create("ci runner", consumption_limit={"usd": 5}, expires_at="2027-01-01"))
+        return key, repr(key), str(key), f"{key}"
+
+    key, shown, text, formatted = drive.run(scenario, keys_fake.url)
+    assert isinstance(key, venice.NewApiKey) and key.apiKey == NEW_SECRET and key["apiKey"] == NEW_SECRET
+    assert NEW_SECRET not in shown + text + formatted
+    assert shown == text == formatted and "'apiKey': 'vn-…cdef'" in shown and shown.startswith("NewApiKey({")
+    assert key.id == "k2" and key.meta.request_id == "8c1f-KEYS"
+    method, path, headers, raw = keys_fake.requests[-1]
+    assert (method, path) == ("POST", "/api/v1/api_keys")
+    assert json.loads(raw) == {"apiKeyType": "INFERENCE", "description": "ci runner", "consumptionLimit": {"usd": 5},
+                               "expiresAt": "2027-01-01"}  # fmt: skip
+
+
+def test_api_keys_list_get_update_delete_and_limits(drive, keys_fake):
+    import datetime
+
+    async def scenario(client):
+        listed = await aw(client.api_keys.list())
+        one = await aw(client.api_keys.get("k1"))
+        updated = await aw(client.api_keys.update("k1", description="desk", expires_at=datetime.date(2027, 3, 1)))
+        limits = await aw(client.api_keys.rate_limits())
+        log = await aw(client.api_keys.rate_limit_log())
+        deleted = await aw(client.api_keys.delete("k1"))
+        with pytest.raises(venice.NotFoundError, match="API key not found"):
+            await aw(client.api_keys.delete("k1"))
+        return listed, one, updated, limits, log, deleted
+
+    listed, one, updated, limits, log, deleted = drive.run(scenario, keys_fake.url)
+    assert [k.id for k in listed] == ["k1"] and one.description == "laptop" and one.meta.request_id == "8c1f-KEYS"
+    assert (updated.description, updated.expiresAt) == ("desk", "2027-03-01")
+    assert limits.balances.USD == 12.5 and limits.rateLimits[0].rateLimits[0].amount == 500
+    assert [(r.modelId, r.rateLimitType) for r in log] == [("venice-uncensored", "RPM")]
+    assert deleted is True
+    assert [(m, p) for m, p, _, _ in keys_fake.requests] == [
+        ("GET", "/api/v1/api_keys"), ("GET", "/api/v1/api_keys/k1"), ("PATCH", "/api/v1/api_keys"),
+        ("GET", "/api/v1/api_keys/rate_limits"), ("GET", "/api/v1/api_keys/rate_limits/log"),
+        ("DELETE", "/api/v1/api_keys?id=k1"), ("DELETE", "/api/v1/api_keys?id=k1"),
+    ]  # fmt: skip
+    assert json.loads(keys_fake.requests[2][3]) == {"id": "k1", "description": "desk", "expiresAt": "2027-03-01"}
+
+
+def test_api_keys_ids_are_one_path_segment_and_expiry_datetimes_are_utc(keys_fake):
+    import datetime
+
+    client = venice.VeniceClient(KEY, base_url=keys_fake.url)
+    with pytest.raises(venice.NotFoundError):
+        client.api_keys.get("a/b c")
+    assert keys_fake.requests[-1][1] == "/api/v1/api_keys/a%2Fb%20c"
+    with pytest.raises(venice.InvalidRequestError, match="id must be a non-empty string, got ''"):
+        client.api_keys.delete("")
+    when = datetime.datetime(2027, 1, 1, 2, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
+    client.api_keys.create("x", api_key_type="ADMIN", expires_at=when)
+    assert json.loads(keys_fake.requests[-1][3])["expiresAt"] == "2027-01-01T00:30:00Z"
+
+
+def test_api_keys_web3_flow_is_two_calls_and_needs_no_key(drive, keys_fake):
+    async def scenario(client):
+        token = await aw(client.api_keys.web3_token())
+        key = await aw(client.api_keys.generate_web3_key(WALLET, "0xsig", token, description="wallet key"))
+        return token, key
+
+    drive_cls = drive.cls
+    token, key = asyncio.run(_keyless(drive_cls, keys_fake.url, scenario))
+    assert token == "sign-me-123" and key.apiKey == NEW_SECRET and NEW_SECRET not in repr(key)
+    (m1, p1, h1, _), (m2, p2, h2, raw) = keys_fake.requests
+    assert (m1, p1, m2, p2) == ("GET", "/api/v1/api_keys/generate_web3_key", "POST", "/api/v1/api_keys/generate_web3_key")
+    assert "Authorization" not in h1 and "Authorization" not in h2
+    assert json.loads(raw) == {"apiKeyType": "INFERENCE", "address": WALLET, "signature": "0xsig", "token": "sign-me-123",
+                               "description": "wallet key"}  # fmt: skip
+
+
+async def _keyless(cls, url, scenario):
+    client = cls(base_url=url, env_file=False, environ={})  # no key anywhere
+    assert client.config.api_key is None
+    try:
+        return await scenario(client)
+    finally:
+        await aw(client.close())
+
+
+def test_augment_search_and_scrape(drive, keys_fake):
+    async def scenario(client):
+        found = await aw(client.augment.search("venice", limit=2, search_provider="brave"))
+        page = await aw(client.augment.scrape("https://example.com"))
+        return found, page
+
+    found, page = drive.run(scenario, keys_fake.url)
+    assert [r.title for r in found.results] == ["Result 1 for venice", "Result 2 for venice"]
+    assert found.meta.request_id == "8c1f-KEYS"
+    assert (page.url, page.content, page.format) == ("https://example.com", "# Example\n\nHello.", "markdown")
+    assert json.loads(keys_fake.requests[0][3]) == {"query": "venice", "limit": 2, "search_provider": "brave"}
+    assert json.loads(keys_fake.requests[1][3]) == {"url": "https://example.com"}
+
+
+def test_augment_parse_text_sends_multipart_that_email_parses(drive, keys_fake, tmp_path):
+    path = tmp_path / 'ré "sumé"\\1.txt'
+    path.write_bytes(b"hello from a file")
+
+    async def scenario(client):
+        from_path = await aw(client.augment.parse_text(str(path)))
+        with open(path, "rb") as fh:
+            from_object = await aw(client.augment.parse_text(fh, response_format="text"))
+        tricky = b"--venice-\r\n\r\n--x--\r\n\x00\xff"
+        from_bytes = await aw(client.augment.parse_text(tricky, filename="b.pdf"))
+        return from_path, from_object, from_bytes
+
+    from_path, from_object, from_bytes = drive.run(scenario, keys_fake.url)
+    assert (from_path.text, from_path.tokens) == ("hello from a file", 4) and from_path.meta.request_id == "8c1f-KEYS"
+    assert from_object == "hello from a file"
+    parsed = []
+    for method, target, headers, raw in keys_fake.requests:
+        assert (method, target) == ("POST", "/api/v1/augment/text-parser")
+        ctype = headers["Content-Type"]
+        assert ctype.startswith("multipart/form-data; boundary=venice-")
+        msg = email.message_from_bytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw, policy=email.policy.HTTP)
+        assert msg.is_multipart() and not msg.defects
+        parsed.append([(p.get_param("name", header="content-disposition"), p.get_filename(), p.get_content_type(),
+                        p.get_payload(decode=True)) for p in msg.iter_parts()])  # fmt: skip
+    assert parsed == [
+        [("file", 'ré "sumé"\\1.txt', "text/plain", b"hello from a file"), ("response_format", None, "text/plain", b"json")],
+        [("file", 'ré "sumé"\\1.txt', "text/plain", b"hello from a file"), ("response_format", None, "text/plain", b"text")],
+        [("file", "b.pdf", "application/pdf", b"--venice-\r\n\r\n--x--\r\n\x00\xff"), ("response_format", None, "text/plain", b"json")],
+    ]  # fmt: skip
+    assert from_bytes.text == "--venice-\r\n\r\n--x--\r\n\x00\ufffd"
+
+
+def test_multipart_boundary_never_occurs_in_the_data(monkeypatch):
+    draws = iter([b"\x01" * 16, b"\x02" * 16])
+    monkeypatch.setattr(venice.os, "urandom", lambda n: next(draws))
+    clash = b"xx--venice-" + b"01" * 16 + b"yy"  # the first boundary drawn is in the file: a second is drawn
+    form = venice._multipart([("file", ("a.bin", clash, "application/octet-stream"))])
+    assert form.content_type == "multipart/form-data; boundary=venice-" + "02" * 16
+    assert form.data == (
+        b"--venice-" + b"02" * 16 + b'\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n'
+        b"Content-Type: application/octet-stream\r\n\r\n" + clash + b"\r\n--venice-" + b"02" * 16 + b"--\r\n"
+    )
+    assert venice._form_quote('a"b\\c\r\nd') == 'a\\"b\\\\c%0D%0Ad'
+
+
+def test_augment_parse_text_refuses_text_files_and_missing_paths(tmp_path):
+    client = venice.VeniceClient(KEY, base_url="http://127.0.0.1:9/api/v1")
+    (tmp_path / "t.txt").write_text("x")
+    with open(tmp_path / "t.txt") as fh, pytest.raises(venice.InvalidRequestError, match=r"binary mode \('rb'\)"):
+        client.augment.parse_text(fh)
+    with pytest.raises(venice.InvalidRequestError, match="can't read 'nope.pdf': No such file or directory"):
+        client.augment.parse_text("nope.pdf")
+    with pytest.raises(venice.InvalidRequestError, match="not int"):
+        client.augment.parse_text(5)
+
+
+def test_crypto_rpc_keeps_its_idempotency_key_across_a_retry(drive, keys_fake):
+    keys_fake.replies.append(lambda h: h.send(503, {"error": "node busy"}))
+    sleeps = []
+
+    async def scenario(client):
+        answer = await aw(client.crypto.rpc("base-mainnet", "eth_blockNumber"))
+        networks = await aw(client.crypto.networks())
+        return networks, answer
+
+    networks, answer = drive.run(scenario, keys_fake.url, sleep=drive.sleep_into(sleeps), random=lambda: 0.5)
+    assert networks == ["base-mainnet", "ethereum-mainnet"] and answer.result == "0x10" and answer.id == 1
+    assert answer.meta.request_id == "8c1f-KEYS" and len(sleeps) == 1
+    posts = [r for r in keys_fake.requests if r[0] == "POST"]
+    assert len(posts) == 2 and [p[1] for p in posts] == ["/api/v1/crypto/rpc/base-mainnet"] * 2
+    first, second = (p[2]["Idempotency-Key"] for p in posts)
+    assert first == second and re.fullmatch(r"[0-9a-f]{32}", first)
+    assert json.loads(posts[0][3]) == {"jsonrpc": "2.0", "method": "eth_blockNumber", "params": [], "id": 1}
+
+
+def test_crypto_rpc_after_a_hang_up_is_sent_again_with_the_same_key(drive, keys_fake):
+    def hang_up(h):
+        h.close_connection = True
+        h.connection.shutdown(socket.SHUT_RDWR)
+
+    keys_fake.replies.append(hang_up)
+
+    async def scenario(client):
+        a = await aw(client.crypto.rpc("base-mainnet", "eth_getBalance", [WALLET, "latest"], id="q"))
+        b = await aw(client.crypto.rpc("base-mainnet", "eth_chainId", idempotency_key="mine_1"))
+        return a, b
+
+    a, b = drive.run(scenario, keys_fake.url, sleep=drive.sleep_into([]))
+    assert (a.id, a.result, b.result) == ("q", "0x10", "0x10")
+    keys = [r[2]["Idempotency-Key"] for r in keys_fake.requests]
+    assert len(keys) == 3 and keys[0] == keys[1] != keys[2] == "mine_1"
+
+
+def test_x402_sends_the_wallet_headers_instead_of_the_key(drive, keys_fake):
+    async def scenario(client):
+        balance = await aw(client.x402.balance(WALLET, sign_in="siwx-token"))
+        history = await aw(client.x402.transactions(WALLET, sign_in="siwx-token", limit=10, offset=0))
+        with pytest.raises(venice.PaymentRequiredError) as info:
+            await aw(client.x402.top_up())
+        paid = await aw(client.x402.top_up(payment_signature="paid"))
+        keyed = await aw(client.x402.balance(WALLET))  # no sign-in given: the configured key is sent
+        return balance, history, info.value, paid, keyed
+
+    balance, history, refused, paid, keyed = drive.run(scenario, keys_fake.url)
+    assert balance.balanceUsd == 4.5 and keyed.balanceUsd == 4.5 and balance.meta.request_id == "8c1f-KEYS"
+    assert history.transactions[0].id == "t1" and history.pagination.hasMore is False
+    assert refused.body["accepts"] == [{"network": "base"}]
+    assert (paid.amountCredited, paid.newBalance) == (5, 9.5)
+    sent = [(m, p, h.get("SIGN-IN-WITH-X"), h.get("PAYMENT-SIGNATURE"), "Authorization" in h) for m, p, h, _ in keys_fake.requests]
+    assert sent == [
+        ("GET", f"/api/v1/x402/balance/{WALLET}", "siwx-token", None, False),
+        ("GET", f"/api/v1/x402/transactions/{WALLET}?limit=10&offset=0", "siwx-token", None, False),
+        ("POST", "/api/v1/x402/top-up", None, None, True),
+        ("POST", "/api/v1/x402/top-up", None, "paid", False),
+        ("GET", f"/api/v1/x402/balance/{WALLET}", None, None, True),
+    ]  # fmt: skip
+
+
+def test_wallet_signed_calls_need_no_configured_key(keys_fake):
+    client = venice.VeniceClient(base_url=keys_fake.url, env_file=False, environ={})
+    assert client.augment.search("q", limit=1, headers={"SIGN-IN-WITH-X": "siwx-token"}).results[0].url == "https://example.com/1"
+    assert client.crypto.networks() == ["base-mainnet", "ethereum-mainnet"]
+    with pytest.raises(venice.ConfigError):
+        client.augment.search("q")  # neither a key nor a wallet header
+    assert [("Authorization" in h) for _, _, h, _ in keys_fake.requests] == [False, False]
 
 
 ###############################################################################
