@@ -5438,7 +5438,9 @@ def test_cli_one_word_prompts_that_are_not_commands_are_sent_and_commands_after_
 def test_cli_help_states_the_grammar_and_the_default_temperature(fake_env):
     code, out, _ = run_cli(["--help"], fake_env)
     text = " ".join(out.split())  # argparse wraps to the terminal's width
-    assert code == 0 and out.startswith("usage: venice [options] [--] [PROMPT ...]\n       venice {chat,models,auth,proxy} [options] ...\n")
+    assert code == 0 and out.startswith(
+        "usage: venice [options] [--] [PROMPT ...]\n       venice {chat,models,auth,proxy,keys,search,scrape} [options] ...\n"
+    )
     assert "put -- before a prompt to send it as it is: `venice -- help`" in text
     assert "sampling temperature, 0-2 (default 0.15, venice.py's default, sent on every call)" in text
 
@@ -5524,6 +5526,59 @@ def test_cli_interactive_model_is_taken_on_trust_when_the_list_fails(fake, fake_
 def test_python_m_venice_version_subprocess():
     result = subprocess.run([sys.executable, "-m", "venice", "--version"], cwd=HERE, capture_output=True, text=True, timeout=30)
     assert (result.returncode, result.stdout, result.stderr) == (0, f"venice.py {venice.__version__}\n", "")
+
+
+# -- venice keys, search, scrape (issue 13) -----------------------------------------------------------
+
+
+@pytest.fixture
+def keys_env(keys_fake):
+    return {"VENICE_API_KEY": KEY, "VENICE_BASE_URL": keys_fake.url, "NO_PROXY": "*", "COLUMNS": "200"}
+
+
+@pytest.mark.parametrize("command", [["keys"], ["keys", "list"], ["keys", "create"], ["keys", "delete"], ["keys", "limits"], ["search"], ["scrape"]])
+def test_cli_keys_search_scrape_have_help(command):
+    code, out, err = run_cli([*command, "--help"], {})
+    assert (code, err) == (0, "") and out.startswith(f"usage: venice {command[0]}")
+
+
+def test_cli_keys_create_prints_the_secret_once_with_a_warning(keys_fake, keys_env):
+    code, out, err = run_cli(["keys", "create", "ci runner", "--usd", "5", "--period", "MONTH", "--expires", "2027-01-01"], keys_env)
+    assert (code, out) == (0, NEW_SECRET + "\n")
+    assert err == "created INFERENCE key k2: store the secret now, Venice shows it only once\n"
+    assert json.loads(keys_fake.requests[-1][3]) == {"apiKeyType": "INFERENCE", "description": "ci runner",
+                                                     "consumptionLimit": {"usd": 5.0}, "limitPeriod": "MONTH",
+                                                     "expiresAt": "2027-01-01"}  # fmt: skip
+
+
+def test_cli_keys_list_delete_and_limits(keys_fake, keys_env):
+    code, out, err = run_cli(["keys", "list"], keys_env)
+    assert (code, err) == (0, "")
+    assert out == "ID  TYPE   KEY      EXPIRES  DESCRIPTION\nk1  ADMIN  …abc123  -        laptop\n"
+    code, out, err = run_cli(["keys", "list", "--json"], keys_env)
+    assert code == 0 and [k["id"] for k in json.loads(out)] == ["k1"]
+    assert run_cli(["keys", "limits"], keys_env) == (
+        0, "tier paid, balance USD 12.5, DIEM 3\nMODEL              LIMITS\nvenice-uncensored  RPM 500, TPM 1000000\n", ""
+    )  # fmt: skip
+    assert run_cli(["keys", "delete", "k1"], keys_env) == (0, "deleted key k1\n", "")
+    code, out, err = run_cli(["keys", "delete", "k1"], keys_env)
+    assert (code, out) == (1, "")
+    assert err == "venice: error: 404 Not Found: API key not found (request id 8c1f-KEYS) — `venice keys list` shows the ids\n"
+
+
+def test_cli_search_and_scrape_print_text_or_json(keys_fake, keys_env):
+    code, out, err = run_cli(["search", "venice", "-n", "2", "--provider", "google"], keys_env)
+    assert (code, err) == (0, "")
+    assert out == (
+        "Result 1 for venice (2026-11-30)\nhttps://example.com/1\nText 1.\n\n"
+        "Result 2 for venice (2026-11-30)\nhttps://example.com/2\nText 2.\n"
+    )
+    assert json.loads(keys_fake.requests[-1][3]) == {"query": "venice", "limit": 2, "search_provider": "google"}
+    code, out, err = run_cli(["search", "venice", "--json"], keys_env)
+    assert code == 0 and json.loads(out)["query"] == "venice" and len(json.loads(out)["results"]) == 2
+    assert run_cli(["scrape", "https://example.com"], keys_env) == (0, "# Example\n\nHello.\n", "")
+    code, out, err = run_cli(["scrape", "https://example.com", "--json"], keys_env)
+    assert code == 0 and json.loads(out) == {"url": "https://example.com", "content": "# Example\n\nHello.", "format": "markdown"}
 
 
 ###############################################################################

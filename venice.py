@@ -5670,6 +5670,7 @@ class NewApiKey(AttrDict):
     __slots__ = ()
     if TYPE_CHECKING:
         apiKey: str
+        id: str
         apiKeyType: str
         consumptionLimit: AttrDict
         limitPeriod: str
@@ -7153,7 +7154,7 @@ def start_proxy(
 # Command line ################################################################
 ###############################################################################
 
-_COMMANDS: Final = ("chat", "models", "auth", "proxy")
+_COMMANDS: Final = ("chat", "models", "auth", "proxy", "keys", "search", "scrape")
 _SPINNER: Final = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
@@ -7258,11 +7259,12 @@ def _chat_parser(ui: _UI) -> Any:
         ui,
         "venice",
         "Chat with a Venice model: `venice [options] PROMPT` (or `venice chat …`, the same). The other "
-        "commands come first: `venice models`, `venice auth set|status|clear`, `venice proxy` (each has "
+        "commands come first: `venice models`, `venice auth set|status|clear`, `venice proxy`, `venice keys "
+        "list|create|delete|limits`, `venice search QUERY`, `venice scrape URL` (each has "
         "--help). Piped input is put before the prompt. A one-word prompt that looks like a command "
         "(help, model, …) is refused as a likely typo; put -- before a prompt to send it as it is: "
         "`venice -- help`.",
-        usage="venice [options] [--] [PROMPT ...]\n       venice {chat,models,auth,proxy} [options] ...",
+        usage="venice [options] [--] [PROMPT ...]\n       venice {chat,models,auth,proxy,keys,search,scrape} [options] ...",
     )
     p.add_argument("prompt", nargs="*", help="the prompt; none and a terminal: interactive chat")
     p.add_argument("-m", "--model", help="model id or trait (default: VENICE_MODEL, else the 'default' trait)")
@@ -7343,7 +7345,15 @@ def _run(args_in: list[str], ui: _UI) -> int:
     try:
         command = args_in[0] if args_in and args_in[0] in _COMMANDS else "chat"
         rest = args_in[1:] if args_in and args_in[0] in _COMMANDS else args_in
-        handler = {"chat": _cli_chat, "models": _cli_models, "auth": _cli_auth, "proxy": _cli_proxy}[command]
+        handler = {
+            "chat": _cli_chat,
+            "models": _cli_models,
+            "auth": _cli_auth,
+            "proxy": _cli_proxy,
+            "keys": _cli_keys,
+            "search": _cli_search,
+            "scrape": _cli_scrape,
+        }[command]
         return handler(rest, ui)
     except _Exit as done:
         return done.status
@@ -7967,6 +7977,126 @@ def _cli_proxy(argv: list[str], ui: _UI) -> int:
         server.serve_forever()
     finally:
         server.server_close()
+    return 0
+
+
+def _cli_keys(argv: list[str], ui: _UI) -> int:
+    p = _argparser(ui, "venice keys", "Manage API keys (needs an ADMIN key; `limits` works with any key).")
+    sub = p.add_subparsers(dest="action", required=True)
+    p_list = sub.add_parser("list", help="the account's keys (id, type, description, last characters, expiry)")
+    p_create = sub.add_parser("create", help="create a key and print its secret, once")
+    p_create.add_argument("description", help="up to 64 characters")
+    p_create.add_argument("--type", default="INFERENCE", choices=("INFERENCE", "ADMIN"), help="default INFERENCE")
+    p_create.add_argument("--usd", type=float, help="USD spend limit per period")
+    p_create.add_argument("--diem", type=float, help="DIEM spend limit per period")
+    p_create.add_argument("--period", choices=("EPOCH", "MONTH", "LIFETIME"), help="the limits' period")
+    p_create.add_argument("--expires", metavar="DATE", help="YYYY-MM-DD or an ISO time ending in Z")
+    p_delete = sub.add_parser("delete", help="delete a key by id")
+    p_delete.add_argument("id")
+    p_limits = sub.add_parser("limits", help="this key's tier, balances and per-model rate limits")
+    for q in (p_list, p_create, p_delete, p_limits):
+        q.add_argument("--json", action="store_true", help="print Venice's answer as JSON")
+        _common_options(q)
+    args = p.parse_args(argv)
+    keys = _cli_client(args, ui).api_keys
+    if args.action == "list":
+        rows = keys.list()
+        if args.json:
+            ui.out(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+            return 0
+        table: list[tuple[str, ...]] = [("ID", "TYPE", "KEY", "EXPIRES", "DESCRIPTION")]
+        for r in rows:
+            expires = str(r.get("expiresAt") or "-")[:10]
+            cells = (
+                r.get("id"),
+                r.get("apiKeyType") or "-",
+                f"…{r.get('last6Chars') or ''}",
+                expires,
+                r.get("description"),
+            )
+            table.append(tuple(str(c or "") for c in cells))
+        ui.out("\n".join(_fit_table(table, _columns(ui))) + "\n")
+    elif args.action == "create":
+        limit = {k: v for k, v in (("usd", args.usd), ("diem", args.diem)) if v is not None} or None
+        key = keys.create(
+            args.description,
+            api_key_type=args.type,
+            consumption_limit=limit,
+            limit_period=args.period,
+            expires_at=args.expires,
+        )
+        if args.json:
+            ui.out(json.dumps(key, indent=2, ensure_ascii=False) + "\n")
+        else:
+            ui.out(f"{key.apiKey}\n")
+        ui.err(f"created {key.apiKeyType} key {key.id}: store the secret now, Venice shows it only once", "33")
+    elif args.action == "delete":
+        try:
+            keys.delete(args.id)
+        except NotFoundError as err:  # (the CLI's generic 404 hint blames the API root: here it is the id)
+            err.hint = "`venice keys list` shows the ids"
+            ui.err(f"venice: error: {err}", "31")
+            return 1
+        ui.out(f"deleted key {args.id}\n")
+    else:
+        limits = keys.rate_limits()
+        if args.json:
+            ui.out(json.dumps(limits, indent=2, ensure_ascii=False) + "\n")
+            return 0
+        balances = limits.get("balances") or {}
+        tier = (limits.get("apiTier") or {}).get("id", "-")
+        ui.out(f"tier {tier}, balance USD {balances.get('USD', '-')}, DIEM {balances.get('DIEM', '-')}\n")
+        table = [("MODEL", "LIMITS")]
+        for entry in limits.get("rateLimits") or ():
+            each = ", ".join(f"{x.get('type')} {x.get('amount')}" for x in entry.get("rateLimits") or ())
+            table.append((str(entry.get("apiModelId") or "*"), each))
+        if len(table) > 1:
+            ui.out("\n".join(_fit_table(table, _columns(ui))) + "\n")
+    return 0
+
+
+def _columns(ui: _UI) -> int:
+    """The terminal's width (``COLUMNS`` first), or 100 when it is not a terminal."""
+    try:
+        if ui.environ.get("COLUMNS"):
+            return int(ui.environ["COLUMNS"])
+        return os.get_terminal_size(ui.stdout.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 100
+
+
+def _cli_search(argv: list[str], ui: _UI) -> int:
+    p = _argparser(ui, "venice search", "Search the web through Venice: title, URL and text of each result.")
+    p.add_argument("query", help="what to search for (1 to 400 characters)")
+    p.add_argument("-n", "--limit", type=int, help="number of results, 1 to 20 (default 10)")
+    p.add_argument("--provider", choices=("google", "brave"), help="search provider")
+    p.add_argument("--json", action="store_true", help="print Venice's answer as JSON")
+    _common_options(p)
+    args = p.parse_args(argv)
+    found = _cli_client(args, ui).augment.search(args.query, limit=args.limit, search_provider=args.provider)
+    if args.json:
+        ui.out(json.dumps(found, indent=2, ensure_ascii=False) + "\n")
+        return 0
+    blocks = []
+    for r in found.get("results") or ():
+        date = f" ({r.get('date')})" if r.get("date") else ""
+        blocks.append(f"{r.get('title') or ''}{date}\n{r.get('url') or ''}\n{(r.get('content') or '').strip()}\n")
+    ui.out("\n".join(blocks))
+    return 0
+
+
+def _cli_scrape(argv: list[str], ui: _UI) -> int:
+    p = _argparser(ui, "venice scrape", "Fetch a web page through Venice and print it as Markdown.")
+    p.add_argument("url", help="the page's URL")
+    p.add_argument("--json", action="store_true", help="print Venice's answer as JSON")
+    _common_options(p)
+    args = p.parse_args(argv)
+    page = _cli_client(args, ui).augment.scrape(args.url)
+    if args.json:
+        ui.out(json.dumps(page, indent=2, ensure_ascii=False) + "\n")
+        return 0
+    content = page.get("content") or ""
+    ui.out(content if content.endswith("\n") else content + "\n")
     return 0
 
 
