@@ -181,11 +181,27 @@ def async_example() -> None:
     asyncio.run(run())
 
 
+def keys() -> None:
+    """A per-app API key with a spend limit: create, list, check the limits, delete (needs an ADMIN key)."""
+    client = venice.VeniceClient()
+    key = client.api_keys.create("example app", consumption_limit={"usd": 5}, limit_period="MONTH")
+    print(key)  # printing (or logging) the new key masks its secret
+    secret = key.apiKey  # the secret itself: Venice shows it only once, so store it now
+    print(f"secret: {len(secret)} characters, ends in {secret[-4:]}")
+    for row in client.api_keys.list():
+        print(f"{row.id:4} {row.apiKeyType:10} …{row.last6Chars} {row.description}")
+    limits = client.api_keys.rate_limits()
+    print(f"balance {limits.balances.USD} USD, {limits.balances.DIEM} DIEM; tier {limits.apiTier.id}")
+    client.api_keys.delete(key.id)
+    print(f"deleted {key.id}")
+
+
 EXAMPLES = {
     f.__name__: f
     for f in (basic, streaming, tools, system_prompt, dotenv, models, openai_shim, errors, letta)
 }
 EXAMPLES["async"] = async_example
+EXAMPLES["keys"] = keys
 
 
 def main(argv: list[str]) -> int:

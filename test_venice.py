@@ -5598,10 +5598,18 @@ EXAMPLE_OUTPUT = {
     "letta": "Echo: Say hi.\n",
     "async": "Echo: Name a colour.\nEcho: Name a fruit.\nEcho: Name a city.\nEcho: Count from 1 to 3. [stop]\n"
     "cancelled: the call's connection was closed\n",
+    # (run against KeysFake, which has the /api_keys routes: test_keys_example_runs_against_the_keys_fake)
+    "keys": "NewApiKey({'id': 'k2', 'apiKeyType': 'INFERENCE', 'limitPeriod': 'MONTH', 'modelPrivacy': 'ALL', "
+    "'expiresAt': None, 'apiKey': 'vn-…cdef', 'consumptionLimit': {'usd': 5}})\n"
+    "secret: 29 characters, ends in cdef\n"
+    "k1   ADMIN      …abc123 laptop\n"
+    "k2   INFERENCE  …abcdef example app\n"
+    "balance 12.5 USD, 3 DIEM; tier paid\n"
+    "deleted k2\n",
 }
 
 
-@pytest.mark.parametrize("name", sorted(EXAMPLE_OUTPUT))
+@pytest.mark.parametrize("name", sorted(set(EXAMPLE_OUTPUT) - {"keys"}))
 def test_example_runs_against_the_fake(fake, fake_env, name):
     result = subprocess.run(
         [sys.executable, os.path.join(HERE, "examples.py"), name], env=fake_env, capture_output=True, text=True, timeout=60
@@ -5615,7 +5623,7 @@ def test_example_runs_against_the_fake(fake, fake_env, name):
 def test_examples_without_a_name_lists_them(fake_env):
     result = subprocess.run([sys.executable, os.path.join(HERE, "examples.py")], env=fake_env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and [line.split()[0] for line in result.stdout.splitlines()[3:]] == [
-        "basic", "streaming", "tools", "system_prompt", "dotenv", "models", "openai_shim", "errors", "letta", "async"
+        "basic", "streaming", "tools", "system_prompt", "dotenv", "models", "openai_shim", "errors", "letta", "async", "keys"
     ]
 
 
@@ -5632,3 +5640,9 @@ def test_readme_python_snippets_run(fake, fake_env, capsys):
     assert "404 MODEL_NOT_FOUND Specified model not found 8c1f-TEST" in out
     assert "Echo: Hello" in out and "['venice-uncensored', 'zai-org-glm-5-2']" in out
 
+
+def test_keys_example_runs_against_the_keys_fake(keys_fake, fake_env):
+    env = {**fake_env, "VENICE_BASE_URL": keys_fake.url}
+    result = subprocess.run([sys.executable, os.path.join(HERE, "examples.py"), "keys"], env=env, capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr, result.stdout) == (0, "", EXAMPLE_OUTPUT["keys"])
+    assert NEW_SECRET not in result.stdout
