@@ -5646,3 +5646,26 @@ def test_keys_example_runs_against_the_keys_fake(keys_fake, fake_env):
     result = subprocess.run([sys.executable, os.path.join(HERE, "examples.py"), "keys"], env=env, capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stderr, result.stdout) == (0, "", EXAMPLE_OUTPUT["keys"])
     assert NEW_SECRET not in result.stdout
+
+
+def test_readme_api_keys_augment_and_crypto_snippets_run(keys_fake, fake_env, capsys, monkeypatch):
+    with open(os.path.join(HERE, "README.md"), encoding="utf-8") as fh:
+        text = fh.read()
+    part = text[text.index("\n## API keys\n") : text.index("\n## Command line\n")]
+    blocks = re.findall(r"```py\n(.*?)```", part, re.S)
+    assert len(blocks) == 3
+    monkeypatch.setenv("VENICE_BASE_URL", keys_fake.url)  # (fake_env set the key)
+    with open("report.pdf", "wb") as fh, open("notes.docx", "wb") as fh2:
+        fh.write(b"quarterly report")
+        fh2.write(b"meeting notes")
+    stored = []
+    namespace = {"__name__": "readme", "store_secret": stored.append}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert stored == [NEW_SECRET] and NEW_SECRET not in out
+    assert "NewApiKey({'id': 'k2'" in out and "'apiKey': 'vn-…cdef'" in out
+    assert "Result 1 for venice.ai privacy https://example.com/1 2026-11-30 Text 1." in out
+    assert "2 quarterly report\n" in out and namespace["text"] == "meeting notes"
+    assert "['base-mainnet', 'ethereum-mainnet']\n16\n" in out
+    assert [m for m, _, _, _ in keys_fake.requests].count("DELETE") == 1
