@@ -15,11 +15,12 @@ Quick start::
 Public API (see ``__all__``):
 
 - ``VeniceClient`` with ``.chat.complete()``, ``.chat.completions.create()``, ``.models.list()``,
-  ``.embeddings.create()``, ``.request()``; ``AsyncVeniceClient``, the same awaited (``AsyncChatStream``,
+  ``.embeddings.create()``, ``.api_keys``, ``.augment`` (web search, scraping, document text), ``.crypto``,
+  ``.x402``, ``.request()``; ``AsyncVeniceClient``, the same awaited (``AsyncChatStream``,
   ``AsyncRawResponse``); ``MockTransport`` for tests; ``Config`` / ``load_config()`` / ``parse_dotenv()``;
   ``RetryPolicy``.
 - Results: ``ChatResponse``, ``ChatStream``, ``ToolCall``, ``Model``, ``ModelList``, ``AttrDict``,
-  ``ResponseMeta``, ``RawResponse``; streaming parser ``iter_sse()`` / ``ServerSentEvent``.
+  ``ResponseMeta``, ``RawResponse``, ``NewApiKey``; streaming parser ``iter_sse()`` / ``ServerSentEvent``.
 - Errors: ``VeniceError`` and its subclasses (tree in the Errors section).
 - Helpers: ``chat()``, ``list_models()``, ``function_to_tool()``, ``run_tool_calls()``,
   ``normalize_stop()``, ``estimate_tokens()``, ``mask_key()``, ``retry_delay()``.
