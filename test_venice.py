@@ -3291,7 +3291,16 @@ def test_wallet_signed_calls_need_no_configured_key(keys_fake):
     assert client.crypto.networks() == ["base-mainnet", "ethereum-mainnet"]
     with pytest.raises(venice.ConfigError):
         client.augment.search("q")  # neither a key nor a wallet header
-    assert [("Authorization" in h) for _, _, h, _ in keys_fake.requests] == [False, False]
+    with pytest.raises(venice.PaymentRequiredError):
+        client.x402.top_up()  # an open route: no key needed, and Venice answers with its payment options
+    assert client.x402.top_up(payment_signature="paid").paymentId == "p1"
+    assert [("Authorization" in h) for _, _, h, _ in keys_fake.requests] == [False, False, False, False]
+
+
+def test_augment_parse_text_as_text_takes_the_text_of_a_json_answer(keys_fake):
+    keys_fake.replies.append(lambda h: h.send(200, {"text": "plain", "tokens": 1}))
+    client = venice.VeniceClient(KEY, base_url=keys_fake.url)
+    assert client.augment.parse_text(b"x", response_format="text") == "plain"
 
 
 ###############################################################################

@@ -6008,6 +6008,8 @@ class Augment:
             return _object(answer, "POST /augment/text-parser")
         ex = yield from _send_plan(self._client, "POST", "/augment/text-parser", form, None, headers, False, None, None)
         value = self._client._decode(ex, ex.body, self._client._meta(ex), expect_json=False)
+        if isinstance(value, dict) and isinstance(value.get("text"), str):  # JSON all the same: its text
+            return value["text"]
         return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
