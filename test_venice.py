@@ -5585,6 +5585,8 @@ def test_cli_search_and_scrape_print_text_or_json(keys_fake, keys_env):
     assert json.loads(keys_fake.requests[-1][3]) == {"query": "venice", "limit": 2, "search_provider": "google"}
     code, out, err = run_cli(["search", "venice", "--json"], keys_env)
     assert code == 0 and json.loads(out)["query"] == "venice" and len(json.loads(out)["results"]) == 2
+    keys_fake.replies.append(lambda h: h.send(200, {"query": "zzz", "results": []}))
+    assert run_cli(["search", "zzz"], keys_env) == (0, "", "venice: no results for 'zzz'\n")
     assert run_cli(["scrape", "https://example.com"], keys_env) == (0, "# Example\n\nHello.\n", "")
     code, out, err = run_cli(["scrape", "https://example.com", "--json"], keys_env)
     assert code == 0 and json.loads(out) == {"url": "https://example.com", "content": "# Example\n\nHello.", "format": "markdown"}

@@ -8084,6 +8084,8 @@ def _cli_search(argv: list[str], ui: _UI) -> int:
     for r in found.get("results") or ():
         date = f" ({r.get('date')})" if r.get("date") else ""
         blocks.append(f"{r.get('title') or ''}{date}\n{r.get('url') or ''}\n{(r.get('content') or '').strip()}\n")
+    if not blocks:
+        ui.err(f"venice: no results for {args.query!r}")
     ui.out("\n".join(blocks))
     return 0
 
