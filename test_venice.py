@@ -290,8 +290,9 @@ def fake_env(fake, monkeypatch, tmp_path):
 
 def test_all_is_pinned_and_documented():
     assert venice.__all__ == [
-        "AsyncChatStream", "AsyncRawResponse", "AsyncVeniceClient",
-        "AttrDict", "ChatResponse", "ChatStream", "Config", "MockTransport", "Model", "ModelList", "RawResponse", "ResponseMeta",
+        "AsyncChatStream", "AsyncRawResponse", "AsyncResponseStream", "AsyncVeniceClient",
+        "AttrDict", "ChatResponse", "ChatStream", "Config", "MockTransport", "Model", "ModelList", "RawResponse", "Response",
+        "ResponseMeta", "ResponseStream",
         "RetryPolicy", "ServerSentEvent", "ToolCall", "VeniceClient", "arun_tool_calls", "chat", "credentials_path", "estimate_tokens",
         "function_to_tool", "iter_sse", "list_models", "load_config", "mask_key", "normalize_stop", "parse_dotenv",
         "retry_delay", "run_tool_calls", "start_proxy",
