@@ -2935,6 +2935,198 @@ def test_arun_tool_calls_awaits_async_tools_and_runs_plain_ones():
     assert venice.run_tool_calls(calls[1:2], [shout]) == [{"role": "tool", "tool_call_id": "c2", "content": "HI"}]
 
 
+# -- the Responses API (issue 13) ------------------------------------------------------------------
+
+RESPONSE_BODY = {
+    "id": "resp_1", "object": "response", "created_at": 1, "model": "m", "status": "completed",
+    "output": [
+        {"type": "reasoning", "id": "rs_1", "summary": []},
+        {"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+         "content": [{"type": "output_text", "text": "Hello ", "annotations": []}, {"type": "output_text", "text": "world"}]},
+    ],
+    "usage": {"input_tokens": 3, "output_tokens": 2, "total_tokens": 5},
+}  # fmt: skip
+
+
+def rev(obj):
+    """One Responses API event as Venice/OpenAI frame it: the type as the SSE event name, and in the data."""
+    return b"event: " + obj["type"].encode() + b"\n" + _sse(obj)
+
+
+def delta_event(text):
+    return rev({"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 1, "content_index": 0, "delta": text})
+
+
+CREATED = rev({"type": "response.created", "response": {**RESPONSE_BODY, "status": "in_progress", "output": []}})
+COMPLETED = rev({"type": "response.completed", "response": RESPONSE_BODY})
+
+
+def test_responses_create_sends_the_spec_fields_and_reads_output_text(drive, fake):
+    fake.script.append(lambda h: h._send(200, RESPONSE_BODY))
+    fake.script.append(lambda h: h._send(200, {**RESPONSE_BODY, "status": "failed", "error": {"code": "server_error", "message": "model crashed"}}))
+
+    async def scenario(c):
+        r = await aw(c.responses.create(
+            "Hi", model="m", max_output_tokens=50, reasoning={"effort": "low"}, web_search=True,
+            venice_parameters={"character_slug": "alan"}, temperature=0.5, top_p=None, headers={"SIGN-IN-WITH-X": "proof"},
+        ))  # fmt: skip
+        with pytest.raises(venice.VeniceAPIError) as failed:
+            await aw(c.responses.create([{"role": "user", "content": "Hi"}], model="m"))
+        refused = []
+        for kwargs in ({"temperature": 3}, {"top_p": -1}, {"max_output_tokens": 0}, {"input": ""}, {"input": []}):
+            with pytest.raises(venice.InvalidRequestError) as info:
+                await aw(c.responses.create(**{"input": "x", "model": "m", **kwargs}))
+            refused.append(info.value.message)
+        with pytest.raises(venice.ConfigError, match="No model given"):
+            await aw(c.responses.create("x"))
+        return r, failed.value, refused
+
+    r, failed, refused = drive.run(scenario, fake.url, max_retries=0)
+    assert isinstance(r, venice.Response) and r.output_text == "Hello world"
+    assert (r.id, r.status, r.usage.total_tokens, r.output[1].content[1].text, r.meta.request_id) == ("resp_1", "completed", 5, "world", "8c1f-TEST")
+    assert (failed.status_code, failed.code, failed.message) == (200, "server_error", "model crashed")
+    assert refused == [
+        "temperature must be a number from 0 to 2, got 3",
+        "top_p must be a number from 0 to 1, got -1",
+        "max_output_tokens must be a whole number >= 1, got 0",
+        "input must be a non-empty string or list of input items",
+        "input must be a non-empty string or list of input items, got list",
+    ]
+    (_, path, headers, body), (_, _, _, body2) = fake.requests
+    assert path == "/api/v1/responses" and headers["SIGN-IN-WITH-X"] == "proof"
+    assert body == {
+        "model": "m", "input": "Hi", "max_output_tokens": 50, "temperature": 0.5, "reasoning": {"effort": "low"},
+        "web_search": True, "venice_parameters": {"character_slug": "alan"},
+    }  # fmt: skip
+    assert body2 == {"model": "m", "input": [{"role": "user", "content": "Hi"}]}
+    assert venice.Response({"output": [{"type": "function_call", "name": "f"}]}).output_text == ""
+
+
+def test_responses_stream_yields_typed_events_to_completion(drive, fake):
+    pings = b": ping\n\n"
+    fake.script.append(stream_reply(CREATED, pings, delta_event("Hello ") + delta_event("world"), COMPLETED, b"data: [DONE]\n\n", headers=[("CF-RAY", "ray-1")]))
+    fake.script.append(stream_reply(CREATED, rev({"type": "response.completed", "response": RESPONSE_BODY})))
+
+    async def scenario(c):
+        stream = await aw(c.responses.create("Hi", model="m", stream=True))
+        before = (stream.done, stream.output_text)  # (the sync stream's .response would read it all)
+        events = await collect(stream)
+        # the completed response alone (no deltas): output_text is the response's
+        only_final = await aw(c.responses.create("Hi", model="m", stream=True))
+        if hasattr(only_final, "__aiter__"):
+            async with only_final:
+                _ = [e async for e in only_final]
+        else:
+            with only_final:
+                _ = list(only_final)
+        return before, events, stream, only_final
+
+    before, events, stream, only_final = drive.run(scenario, fake.url, max_retries=0)
+    assert before == (False, "")
+    assert [e.type for e in events] == ["response.created", "response.output_text.delta", "response.output_text.delta", "response.completed"]
+    assert [e.delta for e in events] == [None, "Hello ", "world", None]
+    assert isinstance(events[0], venice.AttrDict) and events[0].response.status == "in_progress"
+    assert (stream.output_text, stream.partial, stream.done) == ("Hello world", "Hello world", True)
+    assert isinstance(stream.response, venice.Response) and stream.response.usage.total_tokens == 5
+    assert stream.response.meta is stream.meta and stream.meta.request_id == "ray-1"
+    assert (only_final.output_text, only_final.done) == ("Hello world", True)
+    assert fake.requests[0][3] == {"model": "m", "input": "Hi", "stream": True}
+
+
+RESPONSE_FAILURES = [
+    pytest.param(
+        stream_reply(CREATED, delta_event("Hel")),
+        (venice.StreamError, "Hel", "the stream ended before the response was complete (no response.completed event) — the text so far is in .partial", None),
+        id="no-completed",
+    ),
+    pytest.param(
+        stream_reply(CREATED, delta_event("Hel"), b"data: [DONE]\n\n"),
+        (venice.StreamError, "Hel", "no response.completed event", None),
+        id="done-without-completed",
+    ),
+    pytest.param(
+        stream_reply(delta_event("Hel"), rev({"type": "response.failed", "response": {**RESPONSE_BODY, "status": "failed", "error": {"code": "server_error", "message": "the model crashed"}}}), headers=[("CF-RAY", "ray-9")]),
+        (venice.StreamError, "Hel", "the model crashed (request id ray-9)", "server_error"),
+        id="response-failed",
+    ),
+    pytest.param(
+        stream_reply(delta_event("Hel") + delta_event("lo") + rev({"type": "error", "code": "model_overloaded", "message": "The model is overloaded", "param": None})),
+        (venice.StreamError, "Hello", "The model is overloaded", "model_overloaded"),
+        id="error-event-in-the-same-block",
+    ),
+    pytest.param(
+        stream_reply(delta_event("Hel"), b"data: " + json.dumps({"error": {"message": "upstream broke", "code": "upstream_error"}}).encode() + b"\n\n"),
+        (venice.StreamError, "Hel", "upstream broke", "upstream_error"),
+        id="error-object",
+    ),
+    pytest.param(
+        stream_reply(delta_event("Hel"), rev({"type": "response.incomplete", "response": {**RESPONSE_BODY, "status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}}})),
+        (venice.StreamError, "Hel", "the response is incomplete (max_output_tokens)", "incomplete"),
+        id="incomplete",
+    ),
+    pytest.param(
+        stream_reply(delta_event("a"), *[b": ping\n\n"] * 50, COMPLETED, pause=0.1),
+        (venice.APITimeoutError, "a", "no data event for 0.3 s (only keep-alives)", None),
+        id="pings-only",
+    ),
+    pytest.param(
+        stream_reply(delta_event("so far"), reset, end=False),
+        (venice.APIConnectionError, "so far", "the connection broke while reading the response", None),
+        id="reset",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("reply, expected", RESPONSE_FAILURES)
+def test_responses_stream_failures_raise_with_the_text_so_far(drive, fake, reply, expected):
+    fake.script.append(reply)
+    cls, partial, says, code = expected
+
+    async def scenario(c):
+        stream = await aw(c.responses.create("Hi", model="m", stream=True, timeout=0.3))
+        got = []
+        with pytest.raises(venice.VeniceError) as info:
+            if hasattr(stream, "__aiter__"):
+                async for event in stream:
+                    got.append(event.delta or "")
+            else:
+                for event in stream:
+                    got.append(event.delta or "")
+        return got, info.value, stream
+
+    got, err, stream = drive.run(scenario, fake.url, max_retries=0)
+    assert type(err) is cls and getattr(err, "code", None) == code and says in str(err)
+    assert err.partial == partial == "".join(got) == stream.output_text
+    assert stream.response is None and not stream.done
+
+
+def test_responses_stream_deadline_and_close(drive, fake):
+    fake.script.append(stream_reply(*[delta_event("x") for _ in range(40)], COMPLETED, pause=0.05))
+    fake.script.append(stream_reply(CREATED, delta_event("Hi"), wait_for_hang_up, end=False))
+
+    async def scenario(c):
+        stream = await aw(c.responses.create("Hi", model="m", stream=True, deadline=0.3))
+        with pytest.raises(venice.APITimeoutError) as info:
+            await collect(stream)
+        stream = await aw(c.responses.create("Hi", model="m", stream=True))
+        if hasattr(stream, "__aiter__"):
+            async with stream:
+                async for event in stream:
+                    if event.type == "response.output_text.delta":
+                        break
+        else:
+            with stream:
+                for event in stream:
+                    if event.type == "response.output_text.delta":
+                        break
+        return info.value, stream
+
+    err, stream = drive.run(scenario, fake.url, max_retries=0)
+    assert "the call's deadline passed" in str(err) and err.partial.startswith("x") and set(err.partial) == {"x"}
+    assert wait_until(fake.aborted.is_set)  # leaving the with block closed the connection
+    assert stream.output_text == "Hi" and not stream.done
+
+
 ###############################################################################
 # Async client #################################################################
 ###############################################################################
