@@ -4225,6 +4225,51 @@ def test_shim_stream_yields_no_chunk_without_choices_unless_usage_was_asked(fake
     client.close()
 
 
+def test_openai_shim_responses_runs_openai_code(fake):
+    fake.script.append(lambda h: h._send(200, RESPONSE_BODY))
+    fake.script.append(stream_reply(CREATED, delta_event("Hel"), delta_event("lo"), COMPLETED))
+    client = venice.OpenAI(api_key=KEY, base_url=fake.url, max_retries=0)
+    tool = {"type": "function", "name": "weather", "description": "Weather", "parameters": {"type": "object"}, "strict": True}
+    resp = client.responses.create(
+        model="m", input="Hi", instructions="Be brief", tools=[tool, {"type": "web_search"}], tool_choice={"type": "function", "name": "weather"},
+        max_output_tokens=10, store=False, metadata={"a": "b"}, text=None, extra_body={"web_search": True},
+    )  # fmt: skip
+    assert resp.output_text == "Hello world" and resp.usage.output_tokens == 2
+    assert fake.requests[-1][3] == {
+        "model": "m",
+        "input": [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Hi"}],
+        "tools": [{"type": "function", "function": {"name": "weather", "description": "Weather", "parameters": {"type": "object"}, "strict": True}}, {"type": "web_search"}],
+        "tool_choice": {"type": "function", "function": {"name": "weather"}},
+        "max_output_tokens": 10,
+        "web_search": True,
+    }  # fmt: skip
+    text = ""
+    with client.responses.create(model="m", input=[{"role": "user", "content": "Hi"}], stream=True) as stream:
+        for event in stream:
+            if event.type == "response.output_text.delta":
+                text += event.delta
+    assert text == "Hello" and fake.requests[-1][3]["stream"] is True
+    with pytest.raises(venice.BadRequestError, match="stateless"):
+        client.responses.create(model="m", input="Hi", previous_response_id="resp_0")
+    assert len(fake.requests) == 2  # refused before sending
+    client.close()
+
+
+def test_async_openai_shim_responses(fake):
+    fake.script.append(lambda h: h._send(200, RESPONSE_BODY))
+    fake.script.append(stream_reply(CREATED, delta_event("Hel"), delta_event("lo"), COMPLETED))
+
+    async def main():
+        async with venice.AsyncOpenAI(api_key=KEY, base_url=fake.url, max_retries=0) as client:
+            resp = await client.responses.create(model="m", input="Hi", instructions="Be brief")
+            deltas = [event.delta async for event in await client.responses.create(model="m", input="Hi", stream=True) if event.type == "response.output_text.delta"]
+            return resp, deltas
+
+    resp, deltas = asyncio.run(main())
+    assert resp.output_text == "Hello world" and deltas == ["Hel", "lo"]
+    assert fake.requests[0][3]["input"] == [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Hi"}]
+
+
 ###############################################################################
 # Local proxy ##################################################################
 ###############################################################################
@@ -4844,6 +4889,51 @@ def test_chat_request_keys_match_the_spec():
         schemas = json.load(fh)["components"]["schemas"]
     assert venice.CHAT_REQUEST_KEYS == set(schemas["ChatCompletionRequest"]["properties"])
     assert venice.EMBEDDING_REQUEST_KEYS == set(schemas["CreateEmbeddingRequestSchema"]["properties"])
+
+
+def test_proxy_serves_responses_and_passes_streams_through(fake):
+    fake.script.append(lambda h: h._send(200, RESPONSE_BODY))
+    fake.script.append(stream_reply(CREATED, delta_event("Hel"), delta_event("lo"), COMPLETED))
+    fake.script.append(stream_reply(CREATED, delta_event("Hel")))  # ends without response.completed
+    lines = []
+    with local_proxy(fake, log=lines.append) as port:
+        with _post(port, "/v1/responses", {"model": "m", "input": "Hi", "store": False, "max_output_tokens": 50000}) as resp:
+            assert resp.status == 200 and json.loads(resp.read()) == RESPONSE_BODY
+        with _post(port, "/v1/responses", {"model": "m", "input": "Hi", "stream": True}) as resp:
+            assert resp.status == 200 and resp.getheader("Content-Type") == "text/event-stream"
+            streamed = resp.read()
+        with _post(port, "/v1/responses", {"model": "m", "input": "Hi", "stream": True}) as resp:
+            cut = resp.read()
+        with _post(port, "/v1/responses", {"model": "m", "input": []}) as resp:
+            assert resp.status == 400 and json.loads(resp.read())["error"]["message"] == "input must be a non-empty string or list of input items"
+        with _post(port, "/v1/responses", {"model": "m", "input": "Hi", "previous_response_id": "resp_0"}) as resp:
+            assert resp.status == 400 and "stateless" in json.loads(resp.read())["error"]["message"]
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/v1/responses")
+        get = conn.getresponse()
+        assert (get.status, get.getheader("Allow")) == (405, "POST")
+        conn.close()
+    assert streamed == CREATED + delta_event("Hel") + delta_event("lo") + COMPLETED  # event by event, as sent
+    assert cut.startswith(CREATED + delta_event("Hel"))
+    assert json.loads(cut.split(b"data: ")[-1])["error"]["code"] == "incomplete_stream"
+    sent = [r[3] for r in _posts(fake)]
+    assert len(sent) == 3
+    assert sent[0] == {"model": "m", "input": "Hi", "max_output_tokens": 50000, "venice_parameters": {"include_venice_system_prompt": False}}
+    assert sent[1]["stream"] is True
+    assert any("POST /v1/responses model=m 200" in line and "dropped=store" in line for line in lines)
+
+
+def test_responses_request_keys_match_the_spec():
+    spec_path = os.path.join(HERE, "..", "shared", "venice-api", "swagger.derived.json")
+    if not os.path.exists(spec_path):
+        pytest.skip("../shared/venice-api is not beside this checkout")
+    with open(spec_path, encoding="utf-8") as fh:
+        schemas = json.load(fh)["components"]["schemas"]
+    assert venice.RESPONSES_REQUEST_KEYS == set(schemas["ResponsesRequest"]["properties"])
+    params = inspect.signature(venice.Responses.create).parameters
+    assert set(params) - {"self", "timeout", "deadline", "headers"} == venice.RESPONSES_REQUEST_KEYS
 
 
 ###############################################################################
