@@ -2961,6 +2961,21 @@ CREATED = rev({"type": "response.created", "response": {**RESPONSE_BODY, "status
 COMPLETED = rev({"type": "response.completed", "response": RESPONSE_BODY})
 
 
+def answer_responses(handler):
+    """A scripted reply to POST /responses as Venice's spec shapes it: "Echo: " and the last input text,
+    as JSON or (stream: true) as events word by word."""
+    body = handler.server.requests[-1][3]
+    given = body["input"] if isinstance(body["input"], str) else body["input"][-1]["content"]
+    text = f"Echo: {given}"
+    message = {"type": "message", "id": "msg_1", "status": "completed", "role": "assistant", "content": [{"type": "output_text", "text": text, "annotations": []}]}
+    response = {**RESPONSE_BODY, "model": body["model"], "output": [message]}
+    if not body.get("stream"):
+        handler._send(200, response)
+        return
+    deltas = [delta_event(word) for word in re.findall(r"\S+\s*", text)]
+    stream_reply(CREATED, *deltas, rev({"type": "response.completed", "response": response}))(handler)
+
+
 def test_responses_create_sends_the_spec_fields_and_reads_output_text(drive, fake):
     fake.script.append(lambda h: h._send(200, RESPONSE_BODY))
     fake.script.append(lambda h: h._send(200, {**RESPONSE_BODY, "status": "failed", "error": {"code": "server_error", "message": "model crashed"}}))
@@ -5466,11 +5481,15 @@ EXAMPLE_OUTPUT = {
     "letta": "Echo: Say hi.\n",
     "async": "Echo: Name a colour.\nEcho: Name a fruit.\nEcho: Name a city.\nEcho: Count from 1 to 3. [stop]\n"
     "cancelled: the call's connection was closed\n",
+    "responses": "Echo: Why is the sky blue? One sentence.\n[completed, 5 tokens]\nEcho: Count from 1 to 5.\n[24 characters, done=True]\n",
 }
+# Replies scripted into the fake for the examples that call routes it does not serve (one per POST).
+EXAMPLE_SCRIPTS = {"responses": [lambda h: answer_responses(h)] * 2}
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLE_OUTPUT))
 def test_example_runs_against_the_fake(fake, fake_env, name):
+    fake.script += EXAMPLE_SCRIPTS.get(name, [])
     result = subprocess.run(
         [sys.executable, os.path.join(HERE, "examples.py"), name], env=fake_env, capture_output=True, text=True, timeout=60
     )
@@ -5483,7 +5502,8 @@ def test_example_runs_against_the_fake(fake, fake_env, name):
 def test_examples_without_a_name_lists_them(fake_env):
     result = subprocess.run([sys.executable, os.path.join(HERE, "examples.py")], env=fake_env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and [line.split()[0] for line in result.stdout.splitlines()[3:]] == [
-        "basic", "streaming", "tools", "system_prompt", "dotenv", "models", "openai_shim", "errors", "letta", "async"
+        "basic", "streaming", "tools", "system_prompt", "dotenv", "models", "openai_shim", "errors", "letta", "async",
+        "responses",
     ]
 
 
@@ -5493,8 +5513,10 @@ def test_readme_python_snippets_run(fake, fake_env, capsys):
     assert len(blocks) >= 8
     namespace = {"__name__": "readme"}
     for block in blocks:
+        fake.script += [answer_responses] * block.count("responses.create(")  # (the fake has no /responses)
         exec(compile(block, "README.md", "exec"), namespace)
     out = capsys.readouterr().out
+    assert "Echo: Why is the sky blue? completed 5" in out and "Echo: Tell me a short story\n27 True" in out
     assert "Echo: Why is the sky blue?" in out and "Echo: Tell me a short story" in out
     assert "get_weather {'city': 'Paris'}" in out and "The tool said:" in out
     assert "404 MODEL_NOT_FOUND Specified model not found 8c1f-TEST" in out

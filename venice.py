@@ -1709,6 +1709,30 @@ class Response(AttrDict):
         return "".join(parts)
 
 
+if TYPE_CHECKING:
+
+    class ResponseStreamEvent(AttrDict):
+        """One event of a Responses API stream (``ResponseStream``), typed by ``type``:
+        ``response.created``, ``response.output_text.delta`` (``delta``), ``response.completed``
+        (``response``), … At run time a plain ``AttrDict``: read any other field by name.
+        """
+
+        type: str
+        sequence_number: Optional[int]
+        delta: Optional[str]
+        text: Optional[str]
+        item_id: Optional[str]
+        output_index: Optional[int]
+        content_index: Optional[int]
+        item: Optional[AttrDict]
+        part: Optional[AttrDict]
+        response: Optional[Response]
+        code: Optional[str]
+        message: Optional[str]
+else:
+    ResponseStreamEvent = AttrDict
+
+
 ###############################################################################
 # Transport ###################################################################
 ###############################################################################
@@ -4289,7 +4313,7 @@ class ResponseStream(_ResponseStreamResult):
         self._blocks = self._s._run()
         self._gen: Iterator[tuple[dict[str, Any], Optional[str]]] = chain.from_iterable(self._blocks)
 
-    def __iter__(self) -> Iterator[AttrDict]:
+    def __iter__(self) -> Iterator[ResponseStreamEvent]:
         return chain(map(_first, self._gen), islice((self,), 0))  # (see ChatStream.__iter__)
 
     @property
@@ -4336,7 +4360,7 @@ class AsyncResponseStream(_ResponseStreamResult):
         self._s = _ResponseState(exchange, meta, idle_timeout)
         self._gen: Optional[AsyncGenerator[Any, None]] = None
 
-    def __aiter__(self) -> AsyncIterator[AttrDict]:
+    def __aiter__(self) -> AsyncIterator[ResponseStreamEvent]:
         if self._gen is None:  # iteration happens once
             self._gen = self._s._arun(0)
         return self._gen
