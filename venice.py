@@ -15,11 +15,12 @@ Quick start::
 Public API (see ``__all__``):
 
 - ``VeniceClient`` with ``.chat.complete()``, ``.chat.completions.create()``, ``.models.list()``,
-  ``.embeddings.create()``, ``.request()``; ``AsyncVeniceClient``, the same awaited (``AsyncChatStream``,
-  ``AsyncRawResponse``); ``MockTransport`` for tests; ``Config`` / ``load_config()`` / ``parse_dotenv()``;
-  ``RetryPolicy``.
+  ``.embeddings.create()``, ``.responses.create()``, ``.request()``; ``AsyncVeniceClient``, the same
+  awaited (``AsyncChatStream``, ``AsyncResponseStream``, ``AsyncRawResponse``); ``MockTransport`` for
+  tests; ``Config`` / ``load_config()`` / ``parse_dotenv()``; ``RetryPolicy``.
 - Results: ``ChatResponse``, ``ChatStream``, ``ToolCall``, ``Model``, ``ModelList``, ``AttrDict``,
-  ``ResponseMeta``, ``RawResponse``; streaming parser ``iter_sse()`` / ``ServerSentEvent``.
+  ``ResponseMeta``, ``RawResponse``, ``Response``, ``ResponseStream``; streaming parser ``iter_sse()`` /
+  ``ServerSentEvent``.
 - Errors: ``VeniceError`` and its subclasses (tree in the Errors section).
 - Helpers: ``chat()``, ``list_models()``, ``function_to_tool()``, ``run_tool_calls()``,
   ``normalize_stop()``, ``estimate_tokens()``, ``mask_key()``, ``retry_delay()``.
@@ -6368,7 +6369,8 @@ class OpenAI(_OpenAIArguments, VeniceClient):
     ``client.chat.completions.create(**kwargs)`` takes openai's arguments (``extra_body``,
     ``extra_headers``, ``extra_query`` and ``timeout`` per call too) and returns objects with attribute
     and key access; ``stream=True`` gives chunk objects. ``client.models.list()`` /
-    ``.retrieve(id)`` and ``client.embeddings.create(...)`` work too. The key comes from ``api_key=``
+    ``.retrieve(id)``, ``client.embeddings.create(...)`` and ``client.responses.create(...)`` (openai's
+    Responses API arguments: ``resp.output_text``; ``stream=True`` gives typed events) work too. The key comes from ``api_key=``
     or the usual Venice configuration (not ``OPENAI_API_KEY``).
 
     Args:
