@@ -4930,6 +4930,15 @@ def test_proxy_serves_responses_and_passes_streams_through(fake):
         get = conn.getresponse()
         assert (get.status, get.getheader("Allow")) == (405, "POST")
         conn.close()
+        # the chat route's checks: Host (DNS rebinding), Origin (web pages), a JSON content type
+        body = json.dumps({"model": "m", "input": "Hi"}).encode()
+        for head, status in (
+            (f"Host: evil.example:{port}\r\nContent-Type: application/json\r\n", 403),
+            (f"Host: localhost:{port}\r\nOrigin: http://evil.example\r\nContent-Type: application/json\r\n", 403),
+            (f"Host: localhost:{port}\r\nContent-Type: text/plain\r\n", 415),
+        ):
+            reply = _raw(port, f"POST /v1/responses HTTP/1.1\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            assert _status(reply) == status, head
     assert streamed == CREATED + delta_event("Hel") + delta_event("lo") + COMPLETED  # event by event, as sent
     assert cut.startswith(CREATED + delta_event("Hel"))
     assert json.loads(cut.split(b"data: ")[-1])["error"]["code"] == "incomplete_stream"
