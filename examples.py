@@ -224,6 +224,18 @@ def keys() -> None:
     print(f"balance {limits.balances.USD} USD, {limits.balances.DIEM} DIEM; tier {limits.apiTier.id}")
     client.api_keys.delete(key.id)
     print(f"deleted {key.id}")
+def responses() -> None:
+    """The Responses API (alpha at Venice): one answer, then a stream of typed events."""
+    client = venice.VeniceClient()
+    r = client.responses.create("Why is the sky blue? One sentence.", model=MODEL, max_output_tokens=200)
+    print(r.output_text)
+    print(f"[{r.status}, {r.usage.total_tokens} tokens]")
+    with client.responses.create("Count from 1 to 5.", model=MODEL, stream=True) as stream:
+        for event in stream:
+            if event.type == "response.output_text.delta":
+                print(event.delta, end="", flush=True)
+    print()
+    print(f"[{len(stream.output_text)} characters, done={stream.done}]")
 
 
 EXAMPLES = {
@@ -234,6 +246,7 @@ EXAMPLES["async"] = async_example
 EXAMPLES["characters"] = characters
 EXAMPLES["billing"] = billing
 EXAMPLES["keys"] = keys
+EXAMPLES["responses"] = responses
 
 
 def main(argv: list[str]) -> int:

@@ -15,12 +15,14 @@ Quick start::
 Public API (see ``__all__``):
 
 - ``VeniceClient`` with ``.chat.complete()``, ``.chat.completions.create()``, ``.models.list()``,
-  ``.embeddings.create()``, ``.api_keys``, ``.augment`` (web search, scraping, document text), ``.crypto``,
-  ``.x402``, ``.request()``; ``AsyncVeniceClient``, the same awaited (``AsyncChatStream``,
-  ``AsyncRawResponse``); ``MockTransport`` for tests; ``Config`` / ``load_config()`` / ``parse_dotenv()``;
-  ``RetryPolicy``.
+  ``.embeddings.create()``, ``.responses.create()``, ``.characters``, ``.billing``, ``.api_keys``,
+  ``.augment`` (web search, scraping, document text), ``.crypto``, ``.x402``, ``.request()``;
+  ``AsyncVeniceClient``, the same awaited (``AsyncChatStream``, ``AsyncResponseStream``,
+  ``AsyncRawResponse``); ``MockTransport`` for tests; ``Config`` / ``load_config()`` /
+  ``parse_dotenv()``; ``RetryPolicy``.
 - Results: ``ChatResponse``, ``ChatStream``, ``ToolCall``, ``Model``, ``ModelList``, ``AttrDict``,
-  ``ResponseMeta``, ``RawResponse``, ``NewApiKey``; streaming parser ``iter_sse()`` / ``ServerSentEvent``.
+  ``ResponseMeta``, ``RawResponse``, ``Response``, ``ResponseStream``, ``Pages``, ``NewApiKey``;
+  streaming parser ``iter_sse()`` / ``ServerSentEvent``.
 - Errors: ``VeniceError`` and its subclasses (tree in the Errors section).
 - Helpers: ``chat()``, ``list_models()``, ``function_to_tool()``, ``run_tool_calls()``,
   ``normalize_stop()``, ``estimate_tokens()``, ``mask_key()``, ``retry_delay()``.
@@ -84,6 +86,7 @@ __all__ = [
     # The clients, their configuration, results and helpers
     "AsyncChatStream",
     "AsyncRawResponse",
+    "AsyncResponseStream",
     "AsyncVeniceClient",
     "AttrDict",
     "ChatResponse",
@@ -95,7 +98,9 @@ __all__ = [
     "NewApiKey",
     "Pages",
     "RawResponse",
+    "Response",
     "ResponseMeta",
+    "ResponseStream",
     "RetryPolicy",
     "ServerSentEvent",
     "ToolCall",
@@ -1773,6 +1778,70 @@ if TYPE_CHECKING:
         byKeyDaily: list[AttrDict]
         topKeyNames: list[AttrDict]
         meta: ResponseMeta
+
+
+class Response(AttrDict):
+    """A Responses API result (``POST /responses``): the JSON as a dict with attribute access, plus
+    ``output_text``.
+
+    Attributes:
+        output_text: The text of the output message(s): every ``output_text`` content part joined
+            (``""`` when there is none, e.g. only a function call).
+        meta: ``ResponseMeta`` from the headers.
+
+    And the response's own fields as Venice's spec lists them: ``id``, ``object`` (``"response"``),
+    ``created_at``, ``model``, ``status`` (``"completed"``, ``"failed"``, ``"in_progress"``,
+    ``"cancelled"``), ``output`` (``reasoning``, ``message`` and ``function_call`` items), ``usage``
+    (``input_tokens``, ``output_tokens``, ``total_tokens``) and ``error``.
+    """
+
+    __slots__ = ()
+    id: str
+    object: str
+    created_at: int
+    model: str
+    status: str
+    output: list[Any]
+    usage: Any  # (AttrDict's own property reads it)
+    error: Any
+    meta: ResponseMeta
+
+    @property
+    def output_text(self) -> str:
+        """The ``output_text`` parts of the ``message`` items in ``output``, joined."""
+        parts: list[str] = []
+        for item in self.get("output") or ():
+            if isinstance(item, dict) and item.get("type") == "message":
+                for part in item.get("content") or ():
+                    if isinstance(part, dict) and part.get("type") == "output_text":
+                        text = part.get("text")
+                        if isinstance(text, str):
+                            parts.append(text)
+        return "".join(parts)
+
+
+if TYPE_CHECKING:
+
+    class ResponseStreamEvent(AttrDict):
+        """One event of a Responses API stream (``ResponseStream``), typed by ``type``:
+        ``response.created``, ``response.output_text.delta`` (``delta``), ``response.completed``
+        (``response``), … At run time a plain ``AttrDict``: read any other field by name.
+        """
+
+        type: str
+        sequence_number: Optional[int]
+        delta: Optional[str]
+        text: Optional[str]
+        item_id: Optional[str]
+        output_index: Optional[int]
+        content_index: Optional[int]
+        item: Optional[AttrDict]
+        part: Optional[AttrDict]
+        response: Optional[Response]
+        code: Optional[str]
+        message: Optional[str]
+else:
+    ResponseStreamEvent = AttrDict
 
 
 ###############################################################################
@@ -4198,6 +4267,235 @@ def _tool_runs(
     return messages
 
 
+class _ResponseState(_StreamState):
+    """The running result of a Responses API stream (``ResponseStream``, ``AsyncResponseStream``).
+
+    It reuses ``_StreamState``'s two reading loops (``_run``, ``_arun``) and timing (``_arm``: the
+    idle timeout that keep-alives don't reset, the deadline; ``_failure``: errors keep ``.partial``);
+    only the fold (``_step``, no I/O) differs: typed events instead of chat chunks. The event that
+    completes a stream is ``response.completed``, not ``[DONE]``.
+    """
+
+    def __init__(self, exchange: Union[_Exchange, _AsyncExchange], meta: ResponseMeta, idle_timeout: float) -> None:
+        super().__init__(exchange, meta, idle_timeout)
+        self.deltas: list[str] = []  # the output_text deltas so far
+        self.response: Optional[Response] = None  # from response.completed
+
+    @property
+    def text(self) -> str:
+        return "".join(self.deltas)
+
+    def _step(self, block: bytes) -> Optional[list[tuple[dict[str, Any], Optional[str]]]]:
+        """Fold one block in: the (event, new output text) pairs it completed, or ``None`` at the end."""
+        if not block:
+            if not self.done and not self.stopped:
+                raise StreamError(
+                    "the stream ended before the response was complete (no response.completed event)",
+                    hint="the text so far is in .partial",
+                )
+            return None
+        if self.done:
+            return []  # after response.completed: read on only so that the connection can be reused
+        events = self._decoder.feed(block)
+        now = time.monotonic()
+        if not events:  # only keep-alive pings: they do not reset the idle timeout
+            left = self._idle - (now - self._last)
+            if left <= 0:
+                raise _conn_error(f"no data event for {self._idle:g} s (only keep-alives)", _SENT, timeout=True)
+            self._want, self._quiet = left, True
+            return []
+        self._last, self._want, self._quiet = now, self._idle, False
+        out: list[tuple[dict[str, Any], Optional[str]]] = []
+        for name, data, _id, _retry in events:
+            if data == "[DONE]":
+                continue  # (OpenAI-style servers may end with it; completion is response.completed)
+            try:
+                obj = _json_objects.decode(data)
+            except (ValueError, RecursionError):
+                obj = self._lenient(data, name)
+            if not isinstance(obj, dict):
+                continue
+            if not isinstance(obj, AttrDict):
+                obj = AttrDict(obj)
+            if "type" not in obj and name != "message":
+                obj["type"] = name  # (the SSE event name, when the data does not repeat it)
+            kind = obj.get("type")
+            if kind in ("error", "response.failed", "response.incomplete") or obj.get("error") is not None:
+                err = self._event_error(obj, kind)
+                if not out:
+                    raise err
+                self._pending = err  # after the events before it (raised by _arm)
+                return out
+            if kind == "response.output_text.delta":
+                delta = obj.get("delta")
+                if isinstance(delta, str) and delta:
+                    self.deltas.append(delta)
+                    out.append((obj, delta))
+                    continue
+            elif kind == "response.completed":
+                response = obj.get("response")
+                if isinstance(response, dict):
+                    self.response = Response(response)
+                    self.response.meta = self.meta
+                self.done = True
+                out.append((obj, None))
+                return out
+            out.append((obj, None))
+        return out
+
+    @staticmethod
+    def _event_error(obj: dict[str, Any], kind: Any) -> StreamError:
+        """The ``StreamError`` an ``error``, ``response.failed`` or ``response.incomplete`` event means."""
+        response = obj.get("response")
+        err = obj.get("error")
+        if kind == "response.incomplete":
+            details = response.get("incomplete_details") if isinstance(response, dict) else None
+            reason = details.get("reason") if isinstance(details, dict) else None
+            return StreamError(
+                f"the response is incomplete ({reason or 'no reason given'})",
+                code="incomplete",
+                hint="the answer is cut short",
+            )
+        if err is None and isinstance(response, dict):
+            err = response.get("error")  # response.failed carries the error in its response
+        if err is None:
+            err = obj  # an error event: {"type": "error", "code", "message", "param"}
+        if isinstance(err, dict):
+            message = str(err.get("message") or ("the response failed" if kind == "response.failed" else err))
+            code = err.get("code") or (err.get("type") if err is not obj else None)
+        else:
+            message, code = str(err), None
+        return StreamError(message, code=str(code) if code is not None else None, hint="the answer is incomplete")
+
+
+class _ResponseStreamResult:
+    """What a Responses API stream has assembled so far, read the same way by both stream types."""
+
+    meta: ResponseMeta
+    _s: _ResponseState
+
+    @property
+    def output_text(self) -> str:
+        """The text so far (the ``response.output_text.delta`` events joined; once complete, the
+        completed response's ``output_text`` if no delta came)."""
+        text = self._s.text
+        if not text and self._s.response is not None:
+            return self._s.response.output_text
+        return text
+
+    @property
+    def partial(self) -> str:
+        """Same as ``output_text``: what has been received so far."""
+        return self.output_text
+
+    @property
+    def done(self) -> bool:
+        """True once ``response.completed`` has arrived."""
+        return self._s.done
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} done={self.done} chars={len(self._s.text)}>"
+
+
+class ResponseStream(_ResponseStreamResult):
+    """A streamed Responses API answer (``client.responses.create(..., stream=True)``). Iterate it for
+    the events as they arrive, each an ``AttrDict`` typed by its ``type``::
+
+        with client.responses.create("Tell me a story", model=m, stream=True) as stream:
+            for event in stream:
+                if event.type == "response.output_text.delta":
+                    print(event.delta, end="", flush=True)
+        print(stream.response.usage)
+
+    After the loop: ``output_text`` (the text), ``response`` (the completed ``Response``) and ``meta``.
+    Iteration happens once.
+
+    The guarantees of ``ChatStream``: ``timeout`` is the longest wait for an event that carries data
+    (keep-alive comments don't reset it), a ``deadline`` bounds the whole call. A stream that ends
+    without ``response.completed``, or with ``response.failed``, ``response.incomplete`` or an
+    ``error`` event, raises ``StreamError``; a reset ``APIConnectionError``, silence
+    ``APITimeoutError``; each with the text so far in ``.partial``. Closing (``close()``, leaving
+    the ``with`` block, dropping the stream) closes the connection unless the stream had ended.
+    """
+
+    def __init__(self, exchange: _Exchange, meta: ResponseMeta, idle_timeout: float) -> None:
+        self.meta = meta
+        self._s = _ResponseState(exchange, meta, idle_timeout)
+        self._blocks = self._s._run()
+        self._gen: Iterator[tuple[dict[str, Any], Optional[str]]] = chain.from_iterable(self._blocks)
+
+    def __iter__(self) -> Iterator[ResponseStreamEvent]:
+        return chain(map(_first, self._gen), islice((self,), 0))  # (see ChatStream.__iter__)
+
+    @property
+    def response(self) -> Optional[Response]:
+        """The completed ``Response`` (reads the rest of the stream first; raises as iterating does)."""
+        for _ in self._gen:
+            pass
+        return self._s.response
+
+    def close(self) -> None:
+        """Stop reading and release the connection (closed, unless the stream had ended).
+
+        Safe from another thread while one iterates: that loop then ends quietly.
+        """
+        try:
+            self._blocks.close()
+        except ValueError:  # "generator already executing": another thread is reading
+            self._s.stopped = True
+            self._s._ex.abort()
+            return
+        self._s._ex.close()
+
+    def __enter__(self) -> ResponseStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class AsyncResponseStream(_ResponseStreamResult):
+    """``ResponseStream`` for ``AsyncVeniceClient``: ``async for event in stream``; then
+    ``output_text``, ``response`` and ``meta``. ``async with stream:`` or ``await stream.aclose()``
+    closes it; the failures are those of ``ResponseStream``, with the text so far in ``.partial``.
+    """
+
+    def __init__(self, exchange: _AsyncExchange, meta: ResponseMeta, idle_timeout: float) -> None:
+        self.meta = meta
+        self._s = _ResponseState(exchange, meta, idle_timeout)
+        self._gen: Optional[AsyncGenerator[Any, None]] = None
+
+    def __aiter__(self) -> AsyncIterator[ResponseStreamEvent]:
+        if self._gen is None:  # iteration happens once
+            self._gen = self._s._arun(0)
+        return self._gen
+
+    @property
+    def response(self) -> Optional[Response]:
+        """The completed ``Response`` once the loop has ended (``None`` before ``response.completed``)."""
+        return self._s.response
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection (closed, unless the stream had ended)."""
+        if self._gen is not None:
+            await self._gen.aclose()
+        self._s._ex.close()
+
+    close = aclose
+
+    async def __aenter__(self) -> AsyncResponseStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
 ###############################################################################
 # Client and resource namespaces ##############################################
 ###############################################################################
@@ -4335,6 +4633,7 @@ class _BaseClient:
         self.augment: Any = Augment(self)
         self.crypto: Any = Crypto(self)
         self.x402: Any = X402(self)
+        self.responses: Any = Responses(self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.config.base_url!r}, api_key={mask_key(self.config.api_key)!r})"
@@ -4608,6 +4907,7 @@ class VeniceClient(_BaseClient):
         characters: ``characters.list(search)``, ``characters.get(slug)``, ``characters.reviews(slug)``.
         billing: ``billing.balance()``, ``billing.usage_history()``, ``billing.usage_history_csv(path)``,
             ``billing.usage_analytics()``.
+        responses: ``responses.create(input, model=None, stream=False, ...)`` (the Responses API).
         config: The resolved ``Config``.
     """
 
@@ -4621,6 +4921,7 @@ class VeniceClient(_BaseClient):
         embeddings: Embeddings
         characters: Characters
         billing: Billing
+        responses: Responses
 
     def __enter__(self) -> VeniceClient:
         return self
@@ -4800,6 +5101,35 @@ if TYPE_CHECKING:  # What AsyncVeniceClient's namespaces return, for type checke
             **kwargs: Any,
         ) -> Union[ChatResponse, AsyncChatStream]: ...
 
+    class _AsyncResponses(Protocol):
+        @_overload
+        async def create(
+            self,
+            input: Union[str, Sequence[Mapping[str, Any]]],
+            model: Optional[str] = None,
+            *,
+            stream: Literal[False] = False,
+            **kwargs: Any,
+        ) -> Response: ...
+        @_overload
+        async def create(
+            self,
+            input: Union[str, Sequence[Mapping[str, Any]]],
+            model: Optional[str] = None,
+            *,
+            stream: Literal[True],
+            **kwargs: Any,
+        ) -> AsyncResponseStream: ...
+        @_overload
+        async def create(
+            self,
+            input: Union[str, Sequence[Mapping[str, Any]]],
+            model: Optional[str] = None,
+            *,
+            stream: bool,
+            **kwargs: Any,
+        ) -> Union[Response, AsyncResponseStream]: ...
+
 
 class AsyncVeniceClient(_BaseClient):
     """The asyncio client: the same arguments, configuration, namespaces and behaviour as
@@ -4834,6 +5164,7 @@ class AsyncVeniceClient(_BaseClient):
         x402: _AsyncX402
         characters: _AsyncCharacters
         billing: _AsyncBilling
+        responses: _AsyncResponses
 
     def __init__(self, api_key: Optional[str] = None, *, max_concurrency: Optional[int] = None, **kwargs: Any) -> None:
         if max_concurrency is not None and (not _is_number(max_concurrency, whole=True) or max_concurrency < 1):
@@ -6796,6 +7127,200 @@ def _sign_in(value: Optional[str]) -> Optional[dict[str, str]]:
     return None if value is None else {"SIGN-IN-WITH-X": value}
 
 
+class Responses:
+    """``client.responses``: Venice's Responses API (``POST /responses``; alpha, stateless)."""
+
+    def __init__(self, client: _BaseClient) -> None:
+        self._client = client
+
+    @_overload
+    def create(
+        self,
+        input: Union[str, Sequence[Mapping[str, Any]]],
+        model: Optional[str] = None,
+        *,
+        stream: Literal[False] = False,
+        include: Optional[Sequence[str]] = None,
+        max_output_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+        top_p: Optional[float] = None,
+        fallbacks: Optional[Sequence[Mapping[str, Any]]] = None,
+        reasoning: Optional[Mapping[str, Any]] = None,
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        tool_choice: Union[str, Mapping[str, Any], None] = None,
+        web_search: Optional[bool] = None,
+        venice_parameters: Optional[Mapping[str, Any]] = None,
+        timeout: Optional[float] = None,
+        deadline: Optional[float] = None,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> Response: ...
+
+    @_overload
+    def create(
+        self,
+        input: Union[str, Sequence[Mapping[str, Any]]],
+        model: Optional[str] = None,
+        *,
+        stream: Literal[True],
+        include: Optional[Sequence[str]] = None,
+        max_output_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+        top_p: Optional[float] = None,
+        fallbacks: Optional[Sequence[Mapping[str, Any]]] = None,
+        reasoning: Optional[Mapping[str, Any]] = None,
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        tool_choice: Union[str, Mapping[str, Any], None] = None,
+        web_search: Optional[bool] = None,
+        venice_parameters: Optional[Mapping[str, Any]] = None,
+        timeout: Optional[float] = None,
+        deadline: Optional[float] = None,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> ResponseStream: ...
+
+    @_overload
+    def create(
+        self,
+        input: Union[str, Sequence[Mapping[str, Any]]],
+        model: Optional[str] = None,
+        *,
+        stream: bool,
+        include: Optional[Sequence[str]] = None,
+        max_output_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+        top_p: Optional[float] = None,
+        fallbacks: Optional[Sequence[Mapping[str, Any]]] = None,
+        reasoning: Optional[Mapping[str, Any]] = None,
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        tool_choice: Union[str, Mapping[str, Any], None] = None,
+        web_search: Optional[bool] = None,
+        venice_parameters: Optional[Mapping[str, Any]] = None,
+        timeout: Optional[float] = None,
+        deadline: Optional[float] = None,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> Union[Response, ResponseStream]: ...
+
+    def create(
+        self,
+        input: Union[str, Sequence[Mapping[str, Any]]],
+        model: Optional[str] = None,
+        *,
+        stream: bool = False,
+        include: Optional[Sequence[str]] = None,
+        max_output_tokens: Optional[int] = None,
+        temperature: Optional[float] = None,
+        top_p: Optional[float] = None,
+        fallbacks: Optional[Sequence[Mapping[str, Any]]] = None,
+        reasoning: Optional[Mapping[str, Any]] = None,
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        tool_choice: Union[str, Mapping[str, Any], None] = None,
+        web_search: Optional[bool] = None,
+        venice_parameters: Optional[Mapping[str, Any]] = None,
+        timeout: Optional[float] = None,
+        deadline: Optional[float] = None,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> Union[Response, ResponseStream]:
+        """Create a model response with the Responses API (``POST /responses``).
+
+        Venice's Responses API is in alpha (alpha testers only) and stateless: nothing is stored
+        between calls, so send the whole conversation as ``input`` each time. The arguments are
+        exactly the fields of Venice's request schema; ``None`` values are not sent.
+
+        Args:
+            input: The prompt as a string, or a list of input items
+                (``[{"role": "user", "content": "…"}, …]``, function call outputs, …).
+            model: Model id; default ``config.default_model`` (``VENICE_MODEL``). E2EE models are
+                not served here (use ``chat.complete``).
+            stream: Return a ``ResponseStream`` that yields the events as they arrive.
+            include, max_output_tokens, temperature, top_p, fallbacks, reasoning, tools, tool_choice,
+                web_search, venice_parameters: Venice's fields of the same names (``reasoning``:
+                ``{"effort": "low", "summary": "auto"}``; ``tools``: ``{"type": "function",
+                "function": {...}}`` or ``{"type": "web_search"}``).
+            timeout: Read timeout for this call (for streams: the longest wait between data events).
+            deadline: Overall seconds for the call, retries and stream included.
+            headers: Extra headers for this call (e.g. ``SIGN-IN-WITH-X`` for x402 wallet auth).
+        Returns:
+            A ``Response`` (``.output_text``), or a ``ResponseStream`` when ``stream=True``.
+        Raises:
+            InvalidRequestError: Bad arguments (before sending) or rejected by Venice.
+            ConfigError: No model given and no default, or no API key.
+            VeniceAPIError, APIConnectionError, StreamError: see the Errors section.
+
+        Example::
+
+            r = client.responses.create("Name three primes", model="zai-org-glm-5-1")
+            print(r.output_text, r.usage.total_tokens)
+        """
+        if isinstance(input, str):
+            if not input:
+                raise InvalidRequestError("input must be a non-empty string or list of input items")
+        elif not isinstance(input, (list, tuple)) or not input:
+            raise InvalidRequestError(
+                f"input must be a non-empty string or list of input items, got {type(input).__name__}"
+            )
+        if temperature is not None and (not _is_number(temperature) or not 0 <= temperature <= 2):
+            raise InvalidRequestError(f"temperature must be a number from 0 to 2, got {temperature!r}")
+        if top_p is not None and (not _is_number(top_p) or not 0 <= top_p <= 1):
+            raise InvalidRequestError(f"top_p must be a number from 0 to 1, got {top_p!r}")
+        if max_output_tokens is not None and (not _is_number(max_output_tokens, whole=True) or max_output_tokens < 1):
+            raise InvalidRequestError(f"max_output_tokens must be a whole number >= 1, got {max_output_tokens!r}")
+        if venice_parameters is not None:
+            _check_dict("venice_parameters", venice_parameters, InvalidRequestError)
+        body: dict[str, Any] = {
+            "model": model,
+            "input": input if isinstance(input, str) else list(input),
+            "include": include,
+            "max_output_tokens": max_output_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            "fallbacks": fallbacks,
+            "reasoning": reasoning,
+            "tools": tools,
+            "tool_choice": tool_choice,
+            "web_search": web_search,
+            "venice_parameters": venice_parameters,
+        }
+        body = {k: v for k, v in body.items() if v is not None}
+        plan = _responses_plan(self._client, body, stream, timeout, deadline, headers)
+        return self._client._run(plan)  # type: ignore[no-any-return]
+
+
+def _responses_plan(
+    client: _BaseClient,
+    body: dict[str, Any],
+    stream: bool,
+    timeout: Optional[float],
+    deadline: Optional[float],
+    headers: Optional[Mapping[str, str]],
+    params: Optional[Mapping[str, Any]] = None,
+) -> Generator[Any, Any, Any]:
+    """POST /responses (default model and stream flag filled in); a ``Response`` or a stream."""
+    body["model"] = body.get("model") or client.config.default_model
+    if not body["model"]:
+        raise ConfigError("No model given: pass model=… or set VENICE_MODEL.")
+    if not isinstance(body["model"], str):
+        raise InvalidRequestError(f"model must be a model id string, got {body['model']!r}")
+    if stream:
+        body["stream"] = True
+    else:
+        body.pop("stream", None)
+    ex = yield from _send_plan(
+        client, "POST", "/responses", body, params, headers, stream, timeout, deadline, "text/event-stream"
+    )
+    meta, data = client._meta(ex), ex.body
+    if not stream:
+        response = client._decode(ex, data, meta, expect_json=True, cls=Response)
+        failed = isinstance(response, dict) and response.get("error") is not None  # ("error": null is none)
+        if not failed and isinstance(response, Response):
+            return response
+        # A 200 carrying an error (a failed response) or JSON that is no response: never an answer.
+        raise _unexpected_answer(ex, meta, data, None if failed else "the answer is not a response")
+    ctype = ex.headers.get("content-type", "").lower()
+    if "text/event-stream" not in ctype:
+        raise _unexpected_answer(ex, meta, data, f"expected an event stream but got {ctype or 'no content type'}")
+    cls = AsyncResponseStream if isinstance(client, AsyncVeniceClient) else ResponseStream
+    return cls(ex, meta, timeout or client.config.timeout)
+
+
 ###############################################################################
 # Module-level helpers ########################################################
 ###############################################################################
@@ -6870,6 +7395,13 @@ CHAT_REQUEST_KEYS: Final = frozenset(
 )  # fmt: skip
 #: Keys of Venice's ``CreateEmbeddingRequestSchema`` (also strict).
 EMBEDDING_REQUEST_KEYS: Final = frozenset({"dimensions", "encoding_format", "input", "model", "user"})
+#: Keys of Venice's ``ResponsesRequest`` (``POST /responses``). Checked against the spec by a test.
+RESPONSES_REQUEST_KEYS: Final = frozenset(
+    {
+        "model", "input", "include", "max_output_tokens", "temperature", "top_p", "fallbacks", "reasoning",
+        "tools", "tool_choice", "web_search", "stream", "venice_parameters",
+    }
+)  # fmt: skip
 
 _dropped_logged: set[str] = set()
 
@@ -7048,8 +7580,94 @@ class Embeddings:
         return response  # type: ignore[no-any-return]
 
 
+def _venice_responses_body(body: Mapping[str, Any], dropped: Optional[list[str]] = None) -> dict[str, Any]:
+    """Make an openai-style Responses request one that Venice's ``ResponsesRequest`` takes.
+
+    ``None`` values go; ``instructions`` becomes a leading system message of ``input``; openai's flat
+    function tools (``{"type": "function", "name", "parameters"}``) and ``tool_choice`` are nested
+    the way Venice's spec has them (``{"type": "function", "function": {...}}``); other keys Venice
+    does not know (``store``, ``metadata``, ``text``, ``truncation``, …) are dropped and logged once
+    each. ``previous_response_id`` is refused: Venice keeps no state between calls.
+    """
+    try:
+        out = _strip_none(dict(body))
+    except RecursionError:
+        raise InvalidRequestError("the request is nested too deeply (or refers to itself)") from None
+    if "previous_response_id" in out:
+        raise InvalidRequestError(
+            "previous_response_id is not supported: Venice's Responses API is stateless; "
+            "send the whole conversation as input"
+        )
+    instructions = out.pop("instructions", None)
+    if instructions:
+        given = out.get("input")
+        items = [{"role": "user", "content": given}] if isinstance(given, str) else list(given or ())
+        out["input"] = [{"role": "system", "content": instructions}, *items]
+    tools = out.get("tools")
+    if isinstance(tools, list):
+        out["tools"] = [
+            {"type": "function", "function": {k: v for k, v in t.items() if k != "type"}}
+            if isinstance(t, dict) and t.get("type") == "function" and "function" not in t
+            else t
+            for t in tools
+        ]
+    choice = out.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "function" and "function" not in choice:
+        out["tool_choice"] = {"type": "function", "function": {"name": choice.get("name")}}
+    for key in [k for k in out if k not in RESPONSES_REQUEST_KEYS]:
+        del out[key]
+        if dropped is not None:
+            dropped.append(key)
+        if f"responses:{key}" not in _dropped_logged:
+            import logging
+
+            _dropped_logged.add(f"responses:{key}")
+            logging.getLogger("venice").warning("dropped %r: Venice's Responses API does not accept it", key)
+    return out  # type: ignore[no-any-return]
+
+
+class _OpenAIResponses:
+    """``OpenAI().responses``: openai's ``responses.create`` calling convention over ``Responses``."""
+
+    def __init__(self, client: Any) -> None:  # (an OpenAI or AsyncOpenAI)
+        self._client = client
+
+    def create(
+        self,
+        *,
+        input: Union[str, Sequence[Mapping[str, Any]]],
+        model: Optional[str] = None,
+        instructions: Optional[str] = None,
+        stream: bool = False,
+        timeout: Optional[float] = None,
+        extra_body: Optional[Mapping[str, Any]] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        extra_query: Optional[Mapping[str, Any]] = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Create a response with the openai SDK's arguments (``POST /responses``).
+
+        ``instructions`` becomes a system message; fields Venice's Responses API does not accept are
+        dropped (see ``_venice_responses_body``); ``extra_body`` is merged in as is.
+
+        Returns:
+            A ``Response`` (``resp.output_text``), or, when ``stream=True``, a ``ResponseStream``
+            (``AsyncResponseStream``) of events (``event.type``, ``event.delta``).
+        Raises:
+            InvalidRequestError: Bad arguments (``previous_response_id``: Venice is stateless) or
+                rejected by Venice.
+            VeniceAPIError, APIConnectionError, StreamError: see the Errors section.
+        """
+        body = _venice_responses_body({**kwargs, "model": model, "input": input, "instructions": instructions})
+        body.update(_extra_body(extra_body))
+        return self._client._run(_responses_plan(self._client, body, stream, timeout, None, extra_headers, extra_query))
+
+
 class _OpenAIArguments:
     """openai's constructor arguments, for ``OpenAI`` and ``AsyncOpenAI``."""
+
+    if TYPE_CHECKING:
+        responses: Any  # _OpenAIResponses: openai's calling convention
 
     def __init__(
         self,
@@ -7071,6 +7689,7 @@ class _OpenAIArguments:
             default_headers=default_headers,
             **kwargs,
         )
+        self.responses = _OpenAIResponses(self)  # openai's arguments (over the same plan as Responses)
 
 
 class OpenAI(_OpenAIArguments, VeniceClient):
@@ -7080,7 +7699,8 @@ class OpenAI(_OpenAIArguments, VeniceClient):
     ``client.chat.completions.create(**kwargs)`` takes openai's arguments (``extra_body``,
     ``extra_headers``, ``extra_query`` and ``timeout`` per call too) and returns objects with attribute
     and key access; ``stream=True`` gives chunk objects. ``client.models.list()`` /
-    ``.retrieve(id)`` and ``client.embeddings.create(...)`` work too. The key comes from ``api_key=``
+    ``.retrieve(id)``, ``client.embeddings.create(...)`` and ``client.responses.create(...)`` (openai's
+    Responses API arguments: ``resp.output_text``; ``stream=True`` gives typed events) work too. The key comes from ``api_key=``
     or the usual Venice configuration (not ``OPENAI_API_KEY``).
 
     Args:
@@ -7151,7 +7771,8 @@ def _log_text(value: Any) -> str:
 
 
 #: The proxy's routes (under ``/v1`` or not) and the one method each takes.
-_PROXY_ROUTES: Final = {"/chat/completions": "POST", "/embeddings": "POST", "/models": "GET"}
+_PROXY_ROUTES: Final = {"/chat/completions": "POST", "/embeddings": "POST", "/models": "GET", "/responses": "POST"}
+_RESPONSE_ENDS: Final = ("response.completed", "response.failed", "response.incomplete", "error")
 _PROXY_MAX_BODY: Final = 8 * 1024 * 1024  # bytes: chats with a few base64 images fit
 _PROXY_MAX_CONNECTIONS: Final = 256  # a busy agent framework keeps dozens open
 _PROXY_CLIENT_TIMEOUT: Final = 30.0  # s: the longest silence while reading a request (headers or body)
@@ -7249,6 +7870,8 @@ class _LocalProxy:
             elif route == "/embeddings":
                 data = {k: v for k, v in _strip_none(body).items() if k in EMBEDDING_REQUEST_KEYS}
                 self._forward(h, "/embeddings", data, started, data.get("model"), (), stream=False, usage=True)
+            elif route == "/responses":
+                self._responses(h, body, started)
             else:
                 self._chat(h, body, started)
         except _ProxyRefusal as refusal:
@@ -7345,6 +7968,12 @@ class _LocalProxy:
                 raise _ProxyRefusal(400, "messages must be a non-empty list")
             if not isinstance(body.get("model") or "", str):
                 raise _ProxyRefusal(400, "model must be a string")
+        elif route == "/responses":
+            given = body.get("input")
+            if not isinstance(given, (str, list)) or not given:
+                raise _ProxyRefusal(400, "input must be a non-empty string or list of input items")
+            if not isinstance(body.get("model") or "", str):
+                raise _ProxyRefusal(400, "model must be a string")
         return route, body
 
     def _local(self, host: str) -> bool:
@@ -7419,6 +8048,33 @@ class _LocalProxy:
         stream = data.get("stream") is True
         self._forward(h, "/chat/completions", data, started, data["model"], dropped, stream=stream, usage=usage)
 
+    def _responses(self, h: Any, body: dict[str, Any], started: float) -> None:
+        """``/v1/responses``: the chat route's rules (model, Venice parameters, token ceiling) for
+        Venice's Responses API; a stream is passed on event by event."""
+        dropped: list[str] = []
+        try:
+            data = _venice_responses_body(body, dropped)
+        except InvalidRequestError as err:
+            self._fail(h, err, started, None)
+            return
+        data["model"] = self.model or data.get("model") or self.client.config.default_model
+        if not data["model"]:
+            self._reply(
+                h, 400, _openai_error(400, "the request names no model; send one, or start the proxy with --model")
+            )
+            self._log(h, 400, None, started, dropped)
+            return
+        data["venice_parameters"] = {
+            "include_venice_system_prompt": False,
+            **data.get("venice_parameters", {}),
+            **self.venice_parameters,
+        }
+        ceiling = self.completion_limit(str(data["model"]))
+        if ceiling and isinstance(data.get("max_output_tokens"), int) and data["max_output_tokens"] > ceiling:
+            data["max_output_tokens"] = ceiling
+        stream = data.get("stream") is True
+        self._forward(h, "/responses", data, started, data["model"], dropped, stream=stream, usage=True, responses=True)
+
     def completion_limit(self, model_id: str) -> Optional[int]:
         """The model's ``maxCompletionTokens``, or ``None`` when not known right now.
 
@@ -7468,6 +8124,7 @@ class _LocalProxy:
         *,
         stream: bool,
         usage: bool,
+        responses: bool = False,
     ) -> None:
         # stream=True on the library side for both: the answer is passed on as it comes, with its status.
         accept = None if stream else {"Accept": "application/json", "Accept-Encoding": "gzip"}
@@ -7502,7 +8159,7 @@ class _LocalProxy:
         watcher = threading.Thread(target=self._watch, args=(h.connection, raw, done, gone), daemon=True)
         watcher.start()
         try:
-            self._relay(h, raw, usage, gone)
+            self._relay(h, raw, usage, gone, responses)
         except OSError:  # the local client went away: stop the upstream request too
             gone.set()
         finally:
@@ -7513,9 +8170,11 @@ class _LocalProxy:
             h.close_connection = True
         self._log(h, raw.status_code, model_id, started, dropped, " client-left" if gone.is_set() else "")
 
-    def _relay(self, h: Any, raw: RawResponse, usage: bool, gone: threading.Event) -> None:
+    def _relay(self, h: Any, raw: RawResponse, usage: bool, gone: threading.Event, responses: bool = False) -> None:
         """Pass the events on as they come; without ``include_usage`` asked for, drop the chunk
-        without choices that Venice sends anyway (openai's loop reads ``choices[0]``)."""
+        without choices that Venice sends anyway (openai's loop reads ``choices[0]``). A Responses
+        API stream (``responses``) is complete at its last event (``response.completed``, or a
+        failure Venice reported itself), not at ``[DONE]``."""
         decoder = _SSEDecoder()
         finished = False
         blocks = raw.iter_bytes()
@@ -7537,7 +8196,7 @@ class _LocalProxy:
                 break
             out: list[bytes] = []
             for event, text, _id, _retry in decoder.feed(block):
-                finished = finished or text == "[DONE]"
+                finished = finished or text == "[DONE]" or (responses and self._ends_response(event, text))
                 # (parsed only when it may be such a chunk: one whose choices do not plainly open a list
                 # with an object, as Venice writes them: `"choices":[{`; spacing or null is parsed)
                 maybe = text[:1] == "{" and '"choices":[{' not in text
@@ -7547,6 +8206,19 @@ class _LocalProxy:
                 out.append(head + b"".join(b"data: " + line.encode() + b"\n" for line in text.split("\n")) + b"\n")
             self._write_chunk(h, b"".join(out) or b":\n\n")  # (a block with no event: a keep-alive)
         self._write_chunk(h, b"")
+
+    @staticmethod
+    def _ends_response(event: str, text: str) -> bool:
+        """Whether a Responses API event is the stream's last (completed, failed, incomplete, error)."""
+        if event in _RESPONSE_ENDS:
+            return True
+        if not any(end in text for end in _RESPONSE_ENDS):
+            return False  # (most events: no parsing)
+        try:
+            obj = json.loads(text)
+        except (ValueError, RecursionError):
+            return False
+        return isinstance(obj, dict) and (obj.get("type") in _RESPONSE_ENDS or obj.get("error") is not None)
 
     @staticmethod
     def _has_choices(text: str) -> bool:
