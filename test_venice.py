@@ -5551,6 +5551,93 @@ def test_responses_request_keys_match_the_spec():
 
 
 ###############################################################################
+# API coverage #################################################################
+###############################################################################
+# Every (method, path) of Venice's spec, and the public call that sends it. "retired: …" names what
+# replaces a route Venice has retired (410); "not yet: …" marks a route with no wrapper yet, reached with
+# client.request(...) meanwhile. A route Venice adds later fails test_coverage_table_matches_the_spec.
+
+API_COVERAGE = {
+    ("POST", "/chat/completions"): "chat.complete",
+    ("POST", "/responses"): "responses.create",
+    ("POST", "/embeddings"): "embeddings.create",
+    ("GET", "/models"): "models.list",
+    ("GET", "/models/traits"): "models.traits",
+    ("GET", "/models/compatibility_mapping"): "models.compatibility_mapping",
+    ("GET", "/characters"): "characters.list",
+    ("GET", "/characters/{slug}"): "characters.get",
+    ("GET", "/characters/{slug}/reviews"): "characters.reviews",
+    ("GET", "/api_keys"): "api_keys.list",
+    ("GET", "/api_keys/{id}"): "api_keys.get",
+    ("POST", "/api_keys"): "api_keys.create",
+    ("PATCH", "/api_keys"): "api_keys.update",
+    ("DELETE", "/api_keys"): "api_keys.delete",
+    ("GET", "/api_keys/rate_limits"): "api_keys.rate_limits",
+    ("GET", "/api_keys/rate_limits/log"): "api_keys.rate_limit_log",
+    ("GET", "/api_keys/generate_web3_key"): "api_keys.web3_token",
+    ("POST", "/api_keys/generate_web3_key"): "api_keys.generate_web3_key",
+    ("GET", "/billing/balance"): "billing.balance",
+    ("GET", "/billing/usage-history"): "billing.usage_history",
+    ("GET", "/billing/usage-analytics"): "billing.usage_analytics",
+    ("GET", "/billing/usage"): "retired: billing.usage_history",
+    ("POST", "/augment/search"): "augment.search",
+    ("POST", "/augment/scrape"): "augment.scrape",
+    ("POST", "/augment/text-parser"): "augment.parse_text",
+    ("GET", "/crypto/rpc/networks"): "crypto.networks",
+    ("POST", "/crypto/rpc/{network}"): "crypto.rpc",
+    ("GET", "/x402/balance/{walletAddress}"): "x402.balance",
+    ("GET", "/x402/transactions/{walletAddress}"): "x402.transactions",
+    ("POST", "/x402/top-up"): "x402.top_up",
+    ("POST", "/video/transcriptions"): "retired: not replaced (Venice answers 410)",
+    **{
+        (method, path): "not yet: media (issue 12)"
+        for method, path in [
+            ("POST", "/image/generate"), ("POST", "/images/generations"), ("GET", "/image/styles"),
+            ("POST", "/image/upscale"), ("POST", "/image/edit"), ("POST", "/image/multi-edit"),
+            ("POST", "/image/background-remove"), ("POST", "/audio/speech"), ("POST", "/audio/transcriptions"),
+            ("POST", "/audio/voices"), ("POST", "/video/quote"), ("POST", "/video/queue"),
+            ("POST", "/video/retrieve"), ("POST", "/video/complete"), ("POST", "/audio/quote"),
+            ("POST", "/audio/queue"), ("POST", "/audio/retrieve"), ("POST", "/audio/complete"),
+        ]
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("make", [venice.VeniceClient, venice.AsyncVeniceClient], ids=["sync", "async"])
+def test_every_named_call_exists_on_both_clients(make):
+    client = make(KEY, base_url="http://127.0.0.1:9/v1", env_file=False, environ={})
+    for route, name in API_COVERAGE.items():
+        target = name.split("retired: ")[-1]
+        if target.startswith(("not yet", "not replaced")):
+            continue
+        obj = client
+        for part in target.split("."):
+            obj = getattr(obj, part, None)
+        assert callable(obj) and obj.__doc__, f"{route}: {name} is no documented call"
+
+
+def test_coverage_table_matches_the_spec():
+    spec_path = os.path.join(HERE, "..", "shared", "venice-api", "swagger.derived.json")
+    if not os.path.exists(spec_path):
+        pytest.skip("../shared/venice-api/swagger.derived.json is not beside this checkout: the table was not compared")
+    with open(spec_path, encoding="utf-8") as fh:
+        paths = json.load(fh)["paths"]
+    spec = {(m.upper(), p) for p, ops in paths.items() for m in ops if m in ("get", "post", "put", "patch", "delete")}
+    assert sorted(spec - set(API_COVERAGE)) == [], "routes in Venice's spec that the table does not map"
+    assert sorted(set(API_COVERAGE) - spec) == [], "routes in the table that Venice's spec no longer has"
+    retired = {(m.upper(), p) for p, ops in paths.items() for m, op in ops.items() if isinstance(op, dict) and op.get("deprecated")}
+    assert all(API_COVERAGE[route].startswith("retired") for route in retired)
+
+
+def test_readme_coverage_table_is_built_from_the_mapping():
+    with open(os.path.join(HERE, "README.md"), encoding="utf-8") as fh:
+        readme = fh.read()
+    rows = [f"| `{m} {p}` | {name if ':' in name else f'`client.{name}`'} |" for (m, p), name in API_COVERAGE.items()]
+    table = "| route | call |\n|---|---|\n" + "\n".join(rows) + "\n"
+    assert table in readme, "regenerate README's API coverage table:\n" + table
+
+
+###############################################################################
 # Command line #################################################################
 ###############################################################################
 
@@ -5953,7 +6040,8 @@ def test_cli_library_warnings_are_one_line_each(fake, fake_env, tmp_path):
 @pytest.mark.parametrize(
     "word, meant",
     [("help", "venice --help"), ("Halp", "venice --help"), ("model", "venice models"), ("modle", "venice models"),
-     ("mdoels", "venice models"), ("auht", "venice auth"), ("proxi", "venice proxy")],
+     ("mdoels", "venice models"), ("auht", "venice auth"), ("proxi", "venice proxy"), ("balanse", "venice balance"),
+     ("serch", "venice search QUERY"), ("charakters", "venice characters"), ("keyz", "venice keys")],
 )  # fmt: skip
 def test_cli_one_word_near_miss_of_a_command_is_a_usage_error(fake, fake_env, word, meant):
     code, out, err = run_cli([word], fake_env)

@@ -78,7 +78,7 @@ if TYPE_CHECKING:  # typing costs import time; annotations are strings (PEP 563)
     from dataclasses import field
     from dataclasses import replace as _replace
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 __author__ = "venice.py contributors"
 __license__ = "MIT"
 
@@ -8785,6 +8785,12 @@ _NEAR_COMMANDS: Final = {
     "models": "venice models",
     "auth": "venice auth",
     "proxy": "venice proxy",
+    "balance": "venice balance",
+    "usage": "venice usage",
+    "characters": "venice characters",
+    "keys": "venice keys",
+    "search": "venice search QUERY",
+    "scrape": "venice scrape URL",
 }
 
 
