@@ -6408,3 +6408,30 @@ def test_readme_api_keys_augment_and_crypto_snippets_run(keys_fake, fake_env, ca
     assert "2 quarterly report\n" in out and namespace["text"] == "meeting notes"
     assert "['base-mainnet', 'ethereum-mainnet']\n16\n" in out
     assert [m for m, _, _, _ in keys_fake.requests].count("DELETE") == 1
+
+
+def test_readme_characters_and_billing_snippets_run(fake, fake_env, capsys, tmp_path):
+    with open(os.path.join(HERE, "README.md"), encoding="utf-8") as fh:
+        text = fh.read()
+    part = text[text.index("\n## Characters\n") : text.index("\n## Billing and usage\n")]
+    billing = text[text.index("\n## Billing and usage\n") :]
+    blocks = re.findall(r"```py\n(.*?)```", part, re.S) + re.findall(r"```py\n(.*?)```", billing, re.S)[:1]
+    assert len(blocks) == 2
+    person = {"slug": "alan-watts", "name": "Alan Watts", "stats": {"averageRating": 4.8}}
+    fake.get_script += [
+        _reply(200, {"data": [person]}),  # characters.list: one short page, the end
+        _reply(200, {"data": person}),
+        _reply(200, {"data": [{"rating": 5, "message": "Thoughtful."}]}, [("x-pagination-total-pages", "1")]),
+        _reply(200, {"data": [{"slug": "socrates", "name": "Socrates"}]}),  # the async list
+        _reply(200, {"canConsume": True, "consumptionCurrency": "USD", "balances": {"usd": 25, "diem": None}}),
+        _reply(200, {"data": [{"amount": -0.25}], "nextCursor": None}),
+        _reply(200, CSV_HEADER + b"a,llm,1,-0.25,USD,\n", [], "text/csv"),
+        _reply(200, {"byDate": [{"date": "2026-06-01", "amount": 0.25}]}),
+    ]
+    namespace = {"__name__": "readme", "venice": venice, "client": venice.VeniceClient()}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "alan-watts Alan Watts 4.8\n5 Thoughtful.\nEcho: Who are you?\nasync: socrates\n" in out
+    assert "25 None USD\n0.25 1\n" in out and (tmp_path / "usage.csv").read_bytes() == CSV_HEADER + b"a,llm,1,-0.25,USD,\n"
+    assert fake.requests[3][3]["venice_parameters"] == {"character_slug": "alan-watts"}
