@@ -4481,11 +4481,6 @@ gc.collect()
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a connection left idle in a loop closed by hand (no shutdown_asyncgens, no `await client.close()`) "
-    "is finalized by asyncio with ResourceWarnings: _AsyncConn.close can't close it without the dead loop",
-)
 def test_a_loop_closed_by_hand_leaves_no_resource_warning(fake):
     result = subprocess.run([sys.executable, "-W", "error", "-c", DEAD_LOOP, fake.url, KEY], cwd=HERE, capture_output=True, text=True, timeout=60)
     assert (result.stdout, result.stderr) == ("Echo: x\nEcho: y\n", "")

@@ -2873,8 +2873,24 @@ class _AsyncConn:
         return bool(self.writer.is_closing() or reader.at_eof() or reader.exception() or reader._buffer)
 
     def close(self) -> None:
-        if not self.loop.is_closed():  # (a dead loop's transports can't be touched; see _LoopPool)
+        if not self.loop.is_closed():
             self.writer.transport.abort()
+            return
+        # Its loop was closed by hand (asyncio.run shuts a loop's pools down first: see _LoopPool.start),
+        # and asyncio can't close a transport without its loop. Close the socket here and mark the
+        # transports closed, so their finalizers have nothing to warn about. (asyncio's own fields, the
+        # same from 3.9 to 3.13, read defensively: a version without them only warns again.)
+        transport = self.writer.transport
+        for layer in (transport, getattr(getattr(transport, "_ssl_protocol", None), "_transport", None)):
+            if layer is None:
+                continue
+            sock = getattr(layer, "_sock", None)
+            if sock is not None:
+                sock.close()
+                layer._sock = None
+            for flag in ("_closing", "_closed"):
+                if hasattr(layer, flag):
+                    setattr(layer, flag, True)
 
 
 class _LoopPool:
@@ -3019,8 +3035,9 @@ class _AsyncExchange:
 class _AsyncTransport(_Transport):
     """The keep-alive pool of ``AsyncVeniceClient`` over asyncio streams, one per event loop: a
     connection never leaves the loop that made it. Idle ones are closed when their loop shuts down
-    (see ``_LoopPool.start``), by ``close()``, or when found stale or idle too long; before closing a
-    loop by hand (without ``shutdown_asyncgens``), ``await client.close()``. ``max_concurrency``
+    (see ``_LoopPool.start``), by ``close()``, or when found stale or idle too long; those of a loop
+    closed by hand (without ``shutdown_asyncgens``) are closed without it when the client next meets a
+    new loop, closes, or is collected (see ``_AsyncConn.close``). ``max_concurrency``
     bounds the calls in flight per loop (a stream holds its place until it ends or is closed).
     """
 
@@ -3040,8 +3057,13 @@ class _AsyncTransport(_Transport):
         else:  # (fan-out: as many idle connections as calls may be in flight, or a new one per call)
             pool.checkin(key, conn, max(self.MAX_IDLE, self.max_concurrency or 64))
 
-    def close(self) -> None:
-        for pool in list(self.loops.values()):
+    def close(self, dead_only: bool = False) -> None:
+        for loop, pool in list(self.loops.items()):
+            if loop.is_closed():
+                pool.keeper = None  # (its loop is gone: nothing will close it, nor needs to)
+                del self.loops[loop]
+            elif dead_only:
+                continue
             pool.close()
 
     def forget(self) -> None:
@@ -3054,6 +3076,7 @@ class _AsyncTransport(_Transport):
         loop = asyncio.get_running_loop()
         pool = self.loops.get(loop)
         if pool is None:
+            self.close(dead_only=True)  # a new loop: drop what loops closed by hand left behind
             pool = self.loops[loop] = _LoopPool(self.max_concurrency)
             await pool.start()
         if pool.limit is not None:
