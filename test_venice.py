@@ -6430,3 +6430,48 @@ def test_readme_characters_and_billing_snippets_run(fake, fake_env, capsys, tmp_
     assert "alan-watts Alan Watts 4.8\n5 Thoughtful.\nEcho: Who are you?\nasync: socrates\n" in out
     assert "25 None USD\n0.25 1\n" in out and (tmp_path / "usage.csv").read_bytes() == CSV_HEADER + b"a,llm,1,-0.25,USD,\n"
     assert fake.requests[3][3]["venice_parameters"] == {"character_slug": "alan-watts"}
+
+
+def test_a_plan_is_closed_when_its_driver_fails_so_no_half_export_outlives_the_call(fake, tmp_path):
+    # A Ctrl-C during a retry wait (or a cancelled task) stops the driver: the plan's own cleanup (here:
+    # the export's temporary file) runs at once, not whenever the collector finds the generator.
+    fake.get_script += [
+        _reply(200, CSV_HEADER + b"a,llm,1,-0.1,USD,\n", [("x-next-cursor", "n2")], "text/csv"),
+        _reply(503, {"error": "busy"}),
+    ]
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    client = venice.VeniceClient(KEY, base_url=fake.url, sleep=interrupt)
+    with pytest.raises(KeyboardInterrupt) as info:
+        client.billing.usage_history_csv(tmp_path / "usage.csv")
+    assert info.value is not None and sorted(os.listdir(tmp_path)) == []  # (the traceback still holds the frames)
+
+
+def test_a_rate_limit_wait_never_outlasts_the_calls_deadline(fake):
+    limits = [("x-ratelimit-remaining-requests", "0"), ("x-ratelimit-reset-requests", "30")]
+    fake.get_script.append(_reply(200, {"data": []}, limits))
+    sleeps = []
+    with venice.VeniceClient(KEY, base_url=fake.url, sleep=sleeps.append, clock=lambda: 1_700_000_000.0) as c:
+        c.request("GET", "/characters")
+        with pytest.raises(venice.APITimeoutError, match="deadline would pass in the 30 s until the rate limit resets"):
+            c.request("GET", "/models", deadline=0.5)
+    assert sleeps == [] and len(fake.requests) == 1
+
+
+def test_cli_since_is_sent_in_utc_and_analytics_dates_as_dates():
+    import datetime
+
+    assert venice._since("2026-06-01") == "2026-06-01T00:00:00Z"
+    assert venice._since("2026-06-01T10:00:00+02:00") == "2026-06-01T08:00:00Z"  # Venice's spec: UTC, with Z
+    assert venice._since("2026-06-01T10:00:00Z") == "2026-06-01T10:00:00Z"
+    seen = []
+
+    def handler(request):
+        seen.append(request.url)
+        return 200, {"Content-Type": "application/json"}, b'{"byDate": []}'
+
+    client = venice.VeniceClient(KEY, transport=venice.MockTransport(handler))
+    client.billing.usage_analytics(start_date=datetime.datetime(2026, 6, 1, 12), end_date=datetime.date(2026, 6, 2))
+    assert "startDate=2026-06-01&endDate=2026-06-02" in seen[0]

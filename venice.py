@@ -4996,16 +4996,19 @@ class VeniceClient(_BaseClient):
     def _run(self, plan: Generator[Any, Any, _R]) -> _R:
         """Carry out a plan (see ``_send_plan``): send the requests and sleep the delays it asks for."""
         value: Any = None
-        while True:
-            try:
-                action = plan.send(value)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            if action.__class__ is float:
-                self._sleep(action)
-                value = None
-            else:
-                value = self._exchange(action)
+        try:
+            while True:
+                try:
+                    action = plan.send(value)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+                if action.__class__ is float:
+                    self._sleep(action)
+                    value = None
+                else:
+                    value = self._exchange(action)
+        finally:
+            plan.close()  # (after a failure here, a Ctrl-C: its own finally blocks run now, not at collection)
 
     def _exchange(self, req: _Request) -> Union[_Exchange, APIConnectionError]:
         """Send a request and read its response: all of it, unless it is a 2xx the caller streams."""
@@ -5233,16 +5236,19 @@ class AsyncVeniceClient(_BaseClient):
     async def _run(self, plan: Generator[Any, Any, _R]) -> _R:
         """``VeniceClient._run``, awaiting the sends and the sleeps."""
         value: Any = None
-        while True:
-            try:
-                action = plan.send(value)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            if action.__class__ is float:
-                await self._sleep(action)
-                value = None
-            else:
-                value = await self._exchange(action)
+        try:
+            while True:
+                try:
+                    action = plan.send(value)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+                if action.__class__ is float:
+                    await self._sleep(action)
+                    value = None
+                else:
+                    value = await self._exchange(action)
+        finally:
+            plan.close()  # (after a failure here, a cancelled task: its own finally blocks run now)
 
     async def _exchange(self, req: _Request) -> Union[_AsyncExchange, APIConnectionError]:
         """``VeniceClient._exchange``, awaited."""
@@ -5408,6 +5414,12 @@ def _send_plan(
         rheaders: dict[str, str] = {}
         wait = client._limited_until - client._clock()
         if 0 < wait <= policy.max_retry_after:  # a rate limit ran out: wait for its reset, not for 429s
+            if req.timeouts.deadline is not None and time.monotonic() + wait >= req.timeouts.deadline:
+                raise _conn_error(
+                    f"the call's deadline would pass in the {wait:g} s until the rate limit resets",
+                    _CONNECT,
+                    timeout=True,
+                )
             yield float(wait)
         ex = yield req
         if isinstance(ex, APIConnectionError):
@@ -6487,7 +6499,11 @@ class Billing:
         """
         if (start_date is None) != (end_date is None):
             raise InvalidRequestError("pass both start_date and end_date, or neither")
-        dates = [d.isoformat() if hasattr(d, "isoformat") else d for d in (start_date, end_date)]
+        # (Venice wants YYYY-MM-DD: a datetime is taken by its date)
+        dates = [
+            (d.date() if hasattr(d, "date") else d).isoformat() if hasattr(d, "isoformat") else d
+            for d in (start_date, end_date)
+        ]
         params = {"lookback": lookback, "startDate": dates[0], "endDate": dates[1]}
         body = yield from _json_plan(self._client, "GET", "/billing/usage-analytics", params=params)
         analytics: UsageAnalytics = _object(body, "byDate", "GET /billing/usage-analytics")
@@ -9368,7 +9384,15 @@ def _since(text: str) -> str:
         return f"{text}T00:00:00Z"
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T[0-9:.]+(Z|[+-]\d{2}:\d{2})", text):
         raise ConfigError(f"--since/--until take a date (2026-06-01) or an ISO 8601 time with a zone, not {text!r}")
-    return text
+    if text.endswith("Z"):
+        return text
+    from datetime import datetime, timezone
+
+    try:  # Venice's spec wants UTC, written with Z
+        when = datetime.fromisoformat(text).astimezone(timezone.utc)
+    except ValueError:
+        raise ConfigError(f"--since/--until: {text!r} is not a valid time") from None
+    return when.strftime("%Y-%m-%dT%H:%M:%S") + (f".{when.microsecond:06d}"[:4] if when.microsecond else "") + "Z"
 
 
 def _cli_usage(argv: list[str], ui: _UI) -> int:
