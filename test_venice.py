@@ -5277,6 +5277,18 @@ def test_proxy_limits_body_size_slow_clients_and_connections(fake):
         assert _raw(port, head.encode()) == b""  # headers that never end: closed after the timeout
         reply = _raw(port, f"{head}Content-Length: 100\r\n\r\n{{\"model\"".encode())  # a body that never ends
         assert _status(reply) == 408
+        # A client that trickles its headers in, a byte at a time, is cut off too (each read is quick).
+        trickler = socket.create_connection(("127.0.0.1", port), timeout=10)
+        started = time.monotonic()
+        try:
+            for byte in head.encode():
+                trickler.sendall(bytes([byte]))
+                time.sleep(0.05)
+        except OSError:
+            pass  # the proxy closed the connection
+        assert time.monotonic() - started < len(head) * 0.05 * 0.8  # cut off long before its headers ended
+        assert b" 200 " not in trickler.recv(1000)
+        trickler.close()
         idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
         try:
             request = f"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()

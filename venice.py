@@ -7973,6 +7973,7 @@ class _LocalProxy:
             if length:
                 raise _ProxyRefusal(400, f"GET {route} takes no body")
             h.body_read = True
+            h.request_read()
             return route, {}
         ctype = headers.get("Content-Type", "").split(";")[0].strip().lower()
         if ctype != "application/json":
@@ -7991,8 +7992,11 @@ class _LocalProxy:
         except (socket.timeout, OSError):
             raise _ProxyRefusal(408, "the body did not arrive in time") from None
         if len(raw) < length:
+            if getattr(h, "too_slow", False):
+                raise _ProxyRefusal(408, "the body did not arrive in time")
             raise _ProxyRefusal(0, "the client left before sending the whole body")  # never forwarded
         h.body_read = True
+        h.request_read()
         try:
             body = json.loads(raw)
             if not isinstance(body, dict):
@@ -8428,7 +8432,32 @@ def start_proxy(
         def log_message(self, format: str, *args: Any) -> None:
             pass  # one line per request is written by _LocalProxy._log instead
 
+        def handle_one_request(self) -> None:
+            # A request must arrive whole within client_timeout, however its bytes trickle in: the socket
+            # timeout counts per read, so one byte every few seconds would hold a connection slot forever.
+            # The timer stops once the body is in (request_read); serving the answer is not limited.
+            self.timer = threading.Timer(client_timeout, self._too_slow)
+            self.timer.daemon = True
+            self.timer.start()
+            try:
+                super().handle_one_request()
+            finally:
+                self.timer.cancel()
+
+        def request_read(self) -> None:
+            self.timer.cancel()
+
+        def _too_slow(self) -> None:
+            self.too_slow = True
+            try:  # the blocked read ends (nothing is forwarded); a 408 can still be written
+                self.connection.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
+
         def _serve(self) -> None:
+            if getattr(self, "too_slow", False):  # (the head was cut short by the timer: it is not a request)
+                self.close_connection = True
+                return
             core.handle(self)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
