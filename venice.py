@@ -3049,6 +3049,7 @@ class _AsyncTransport(_Transport):
 
         self.loops: Any = weakref.WeakKeyDictionary()  # event loop -> _LoopPool
         self.max_concurrency = max_concurrency
+        self.host_lines: dict[tuple[str, str, int], bytes] = {}
 
     def checkin(self, key: Any, conn: Any) -> None:
         pool = self.loops.get(conn.loop)
@@ -3132,9 +3133,7 @@ class _AsyncTransport(_Transport):
         head, has_host, has_encoding = self.head(headers)
         lines = [f"{req.method} {target} HTTP/1.1".encode("ascii")]
         if not has_host:
-            host = f"[{req.host}]" if ":" in req.host else req.host
-            default = 443 if req.scheme == "https" else 80
-            lines.append(f"Host: {host}{'' if req.port == default else f':{req.port}'}".encode("idna"))
+            lines.append(self._host_line(req.scheme, req.host, req.port))
         if not has_encoding:
             lines.append(b"Accept-Encoding: identity")
         lines.append(head)
@@ -3143,6 +3142,16 @@ class _AsyncTransport(_Transport):
         lines.append(b"")
         lines.append(req.content or b"")
         return b"\r\n".join(lines)
+
+    def _host_line(self, scheme: str, host: str, port: int) -> bytes:
+        """``Host: name[:port]`` as http.client writes it (the name IDNA-encoded), made once per host."""
+        key = (scheme, host, port)
+        line = self.host_lines.get(key)
+        if line is None:
+            name = f"[{host}]" if ":" in host else host.encode("idna").decode("ascii")
+            line = f"Host: {name}{'' if port == (443 if scheme == 'https' else 80) else f':{port}'}".encode("ascii")
+            self.host_lines[key] = line
+        return line
 
     async def aconnect(self, req: _Request, proxy: Optional[_Proxy]) -> _AsyncConn:
         import asyncio
