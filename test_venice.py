@@ -290,10 +290,10 @@ def fake_env(fake, monkeypatch, tmp_path):
 
 def test_all_is_pinned_and_documented():
     assert venice.__all__ == [
-        "AsyncChatStream", "AsyncRawResponse", "AsyncResponseStream", "AsyncVeniceClient",
+        "AsyncChatStream", "AsyncRawResponse", "AsyncResponseStream", "AsyncSpeechStream", "AsyncVeniceClient",
         "AttrDict", "ChatResponse", "ChatStream", "Config", "MockTransport", "Model", "ModelList", "NewApiKey", "Pages",
         "RawResponse", "Response", "ResponseMeta", "ResponseStream",
-        "RetryPolicy", "ServerSentEvent", "ToolCall", "VeniceClient", "arun_tool_calls", "chat", "credentials_path", "estimate_tokens",
+        "RetryPolicy", "ServerSentEvent", "SpeechResult", "SpeechStream", "ToolCall", "VeniceClient", "arun_tool_calls", "chat", "credentials_path", "estimate_tokens",
         "function_to_tool", "iter_sse", "list_models", "load_config", "mask_key", "normalize_stop", "parse_dotenv",
         "retry_delay", "run_tool_calls", "start_proxy",
         "APIConnectionError", "APITimeoutError", "ConfigError", "InvalidRequestError", "NotFoundError",
@@ -5595,13 +5595,14 @@ API_COVERAGE = {
     ("GET", "/x402/balance/{walletAddress}"): "x402.balance",
     ("GET", "/x402/transactions/{walletAddress}"): "x402.transactions",
     ("POST", "/x402/top-up"): "x402.top_up",
+    ("POST", "/audio/speech"): "audio.speech",
     ("POST", "/video/transcriptions"): "retired: not replaced (Venice answers 410)",
     **{
         (method, path): "not yet: media (issue 12)"
         for method, path in [
             ("POST", "/image/generate"), ("POST", "/images/generations"), ("GET", "/image/styles"),
             ("POST", "/image/upscale"), ("POST", "/image/edit"), ("POST", "/image/multi-edit"),
-            ("POST", "/image/background-remove"), ("POST", "/audio/speech"), ("POST", "/audio/transcriptions"),
+            ("POST", "/image/background-remove"), ("POST", "/audio/transcriptions"),
             ("POST", "/audio/voices"), ("POST", "/video/quote"), ("POST", "/video/queue"),
             ("POST", "/video/retrieve"), ("POST", "/video/complete"), ("POST", "/audio/quote"),
             ("POST", "/audio/queue"), ("POST", "/audio/retrieve"), ("POST", "/audio/complete"),

@@ -87,6 +87,7 @@ __all__ = [
     "AsyncChatStream",
     "AsyncRawResponse",
     "AsyncResponseStream",
+    "AsyncSpeechStream",
     "AsyncVeniceClient",
     "AttrDict",
     "ChatResponse",
@@ -103,6 +104,8 @@ __all__ = [
     "ResponseStream",
     "RetryPolicy",
     "ServerSentEvent",
+    "SpeechResult",
+    "SpeechStream",
     "ToolCall",
     "VeniceClient",
     "arun_tool_calls",
@@ -4666,6 +4669,7 @@ class _BaseClient:
         self.crypto: Any = Crypto(self)
         self.x402: Any = X402(self)
         self.responses: Any = Responses(self)
+        self.audio: Any = Audio(self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.config.base_url!r}, api_key={mask_key(self.config.api_key)!r})"
@@ -4954,6 +4958,7 @@ class VeniceClient(_BaseClient):
         characters: Characters
         billing: Billing
         responses: Responses
+        audio: Audio
 
     def __enter__(self) -> VeniceClient:
         return self
@@ -5165,6 +5170,14 @@ if TYPE_CHECKING:  # What AsyncVeniceClient's namespaces return, for type checke
             **kwargs: Any,
         ) -> Union[Response, AsyncResponseStream]: ...
 
+    class _AsyncAudio(Protocol):
+        @_overload
+        async def speech(self, text: str, *, stream: Literal[False] = False, **kwargs: Any) -> SpeechResult: ...
+        @_overload
+        async def speech(self, text: str, *, stream: Literal[True], **kwargs: Any) -> AsyncSpeechStream: ...
+        @_overload
+        async def speech(self, text: str, *, stream: bool, **kwargs: Any) -> Union[SpeechResult, AsyncSpeechStream]: ...
+
 
 class AsyncVeniceClient(_BaseClient):
     """The asyncio client: the same arguments, configuration, namespaces and behaviour as
@@ -5200,6 +5213,7 @@ class AsyncVeniceClient(_BaseClient):
         characters: _AsyncCharacters
         billing: _AsyncBilling
         responses: _AsyncResponses
+        audio: _AsyncAudio
 
     def __init__(self, api_key: Optional[str] = None, *, max_concurrency: Optional[int] = None, **kwargs: Any) -> None:
         if max_concurrency is not None and (not _is_number(max_concurrency, whole=True) or max_concurrency < 1):
@@ -7367,6 +7381,246 @@ def _responses_plan(
         raise _unexpected_answer(ex, meta, data, f"expected an event stream but got {ctype or 'no content type'}")
     cls = AsyncResponseStream if isinstance(client, AsyncVeniceClient) else ResponseStream
     return cls(ex, meta, timeout or client.config.timeout)
+
+
+_AUDIO_BLOCK = 65536  # (bytes written per step when saving a streamed answer)
+
+
+def _temp_beside(path: Any) -> tuple[str, str, Any]:
+    """``(target, temp, file)``: a new temporary file in the target's folder (so the final rename is
+    atomic, on one file system), opened for binary writing."""
+    import tempfile
+
+    target = os.fspath(path)
+    folder, name = os.path.split(os.path.abspath(target))
+    fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    return target, temp, os.fdopen(fd, "wb")
+
+
+def _broken_download(err: APIConnectionError, received: int) -> APIConnectionError:
+    """The error of a download cut short, saying how many bytes had arrived."""
+    return _conn_error(f"the audio download broke after {received} bytes: {err.message}", _SENT, hint=err.hint)
+
+
+def _mime_type(headers: Mapping[str, str]) -> str:
+    return headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+class SpeechResult:
+    """The audio of ``client.audio.speech(...)`` (without ``stream=True``).
+
+    Attributes:
+        content: The audio bytes.
+        mime_type: Their type as Venice sent it, e.g. ``"audio/mpeg"``.
+        meta: ``ResponseMeta`` of the answer (request id, balance, …).
+    """
+
+    def __init__(self, content: bytes, mime_type: str, meta: ResponseMeta) -> None:
+        self.content = content
+        self.mime_type = mime_type
+        self.meta = meta
+
+    def __repr__(self) -> str:
+        return f"SpeechResult(mime_type={self.mime_type!r}, {len(self.content)} bytes)"
+
+    def save(self, path: Any) -> str:
+        """Write the audio to ``path`` through a temporary file beside it (readable by you only),
+        renamed into place when complete: the path never holds half a file.
+
+        Returns:
+            The path written.
+        """
+        target, temp, out = _temp_beside(path)
+        try:
+            with out:
+                out.write(self.content)
+            os.replace(temp, target)
+        except BaseException:
+            os.unlink(temp)
+            raise
+        return target
+
+
+class SpeechStream:
+    """Streamed speech (``client.audio.speech(..., stream=True)``): iterate it for the audio blocks
+    as they arrive (Venice sends sentence by sentence), or ``save(path)`` it. Close it (or use
+    ``with``) if you stop early.
+
+    Attributes:
+        mime_type: The audio's type, e.g. ``"audio/mpeg"``. meta: ``ResponseMeta`` of the answer.
+    """
+
+    def __init__(self, raw: RawResponse) -> None:
+        self._raw = raw
+        self.mime_type = _mime_type(raw.headers)
+        self.meta = raw.meta
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._raw.iter_bytes()
+
+    def save(self, path: Any) -> int:
+        """Stream the audio to a temporary file beside ``path`` (readable by you only), renamed into
+        place when the last block is in.
+
+        Returns:
+            The number of bytes written.
+        Raises:
+            APIConnectionError: The download broke (the message says how many bytes had arrived);
+                nothing is left under ``path``. OSError: The file can't be written.
+        """
+        target, temp, out = _temp_beside(path)
+        received = 0
+        try:
+            with out:
+                try:
+                    for block in self._raw.iter_bytes():
+                        out.write(block)
+                        received += len(block)
+                except APIConnectionError as err:
+                    raise _broken_download(err, received) from err
+            os.replace(temp, target)
+        except BaseException:
+            os.unlink(temp)
+            raise
+        finally:
+            self._raw.close()
+        return received
+
+    def close(self) -> None:
+        """Stop reading; the connection is closed unless the audio was read to the end."""
+        self._raw.close()
+
+    def __enter__(self) -> SpeechStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._raw.close()
+
+
+class AsyncSpeechStream:
+    """``SpeechStream`` for ``AsyncVeniceClient``: ``async for block in stream``, ``await stream.save(path)``,
+    ``await stream.aclose()`` (or ``async with``).
+
+    ``save`` writes the file on the event loop, one block (at most 64 KiB) at a time: the standard
+    library has no asynchronous file I/O, and no thread is started for it.
+
+    Attributes:
+        mime_type: The audio's type, e.g. ``"audio/mpeg"``. meta: ``ResponseMeta`` of the answer.
+    """
+
+    def __init__(self, raw: AsyncRawResponse) -> None:
+        self._raw = raw
+        self.mime_type = _mime_type(raw.headers)
+        self.meta = raw.meta
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._raw.iter_bytes()
+
+    async def save(self, path: Any) -> int:
+        """As ``SpeechStream.save``, awaited (the writes happen on the event loop, see the class)."""
+        target, temp, out = _temp_beside(path)
+        received = 0
+        try:
+            with out:
+                try:
+                    async for block in self._raw.iter_bytes():
+                        for start in range(0, len(block), _AUDIO_BLOCK):
+                            out.write(block[start : start + _AUDIO_BLOCK])
+                        received += len(block)
+                except APIConnectionError as err:
+                    raise _broken_download(err, received) from err
+            os.replace(temp, target)
+        except BaseException:
+            os.unlink(temp)
+            raise
+        finally:
+            self._raw.close()
+        return received
+
+    def close(self) -> None:
+        """Stop reading; the connection is closed unless the audio was read to the end."""
+        self._raw.close()
+
+    async def aclose(self) -> None:
+        """Same as ``close()``, for ``await``."""
+        self._raw.close()
+
+    async def __aenter__(self) -> AsyncSpeechStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._raw.close()
+
+
+class Audio:
+    """``client.audio``: text to speech."""
+
+    def __init__(self, client: _BaseClient) -> None:
+        self._client = client
+
+    @_call
+    def speech(
+        self,
+        /,  # (so that **options, for _call's typing, cannot hold a "self")
+        text: str,
+        *,
+        voice: Optional[str] = None,
+        model: Optional[str] = None,
+        response_format: Optional[str] = None,
+        speed: Optional[float] = None,
+        stream: bool = False,
+        timeout: Optional[float] = None,
+        **options: Any,
+    ) -> Generator[Any, Any, Any]:
+        """Speak ``text`` (``POST /audio/speech``).
+
+        Args:
+            text: What to say (Venice takes up to 4096 characters).
+            voice: A voice of the model (``"af_sky"`` for Kokoro, a cloned ``vv_…`` handle, …);
+                ``None``: the model's default.
+            model: A TTS model id; ``None``: Venice's ``default`` tts model, looked up once per client.
+            response_format: ``"mp3"``, ``"opus"``, ``"aac"``, ``"flac"``, ``"wav"`` or ``"pcm"``;
+                ``None``: the model's default. A format the model lacks is a 400 from Venice.
+            speed: 0.25 to 4.0; ``None``: Venice's default (1.0).
+            stream: Return the audio as it arrives (Venice sends it sentence by sentence).
+            timeout: Seconds of silence allowed while waiting for the answer.
+            **options: Other fields of the request, sent as given (``language``, ``prompt``,
+                ``temperature``, ``top_p``).
+        Returns:
+            ``SpeechResult`` (``.content``, ``.mime_type``, ``.save(path)``, ``.meta``); with
+            ``stream=True`` a ``SpeechStream`` (``AsyncSpeechStream`` for the async client) to iterate
+            or ``save(path)``.
+        Raises:
+            InvalidRequestError: ``text`` is not a non-empty string, or Venice rejected the request.
+            VeniceAPIError: An error status, or a 2xx answer that is not audio (JSON, HTML).
+
+        Example::
+
+            client.audio.speech("Hello from Venice", voice="af_sky").save("hello.mp3")
+            with client.audio.speech(long_text, stream=True) as audio:
+                audio.save("story.mp3")
+        """
+        if not isinstance(text, str) or not text:
+            raise InvalidRequestError(f"text must be a non-empty string, got {text!r}")
+        body: dict[str, Any] = {"input": text}
+        for name, value in (("voice", voice), ("response_format", response_format), ("speed", speed)):
+            if value is not None:
+                body[name] = value
+        body.update(options)
+        if stream:
+            body["streaming"] = True
+        body["model"] = model or (yield from _default_model_plan(self._client, "tts"))
+        client = self._client
+        ex = yield from _send_plan(client, "POST", "/audio/speech", body, None, None, stream, timeout, None, "audio/")
+        meta = client._meta(ex)
+        ctype = ex.headers.get("content-type", "").lower()
+        if not ctype.startswith("audio/"):
+            # A 200 that is JSON (an error object) or an HTML page (the driver read it whole) is no audio.
+            raise _unexpected_answer(ex, meta, ex.body, f"expected audio but got {ctype or 'no content type'}")
+        if not stream:
+            return SpeechResult(bytes(ex.body), _mime_type(ex.headers), meta)
+        raw = client._raw_response(ex, meta)
+        return AsyncSpeechStream(raw) if isinstance(raw, AsyncRawResponse) else SpeechStream(raw)
 
 
 ###############################################################################
