@@ -3732,6 +3732,196 @@ def test_responses_stream_deadline_and_close(drive, fake):
     assert stream.output_text == "Hi" and not stream.done
 
 
+# -- audio.speech (POST /audio/speech) ---------------------------------------------------------------
+
+MP3 = b"ID3\x04\x00" + bytes(range(256)) * 4
+
+
+def _audio(data, ctype="audio/mpeg"):
+    return _reply(200, data, [], ctype)
+
+
+def _chunked_audio(parts, sent=None, ctype="audio/mpeg"):
+    """Audio sent chunk by chunk; with ``sent`` (one Event per part after the first), each later part
+    waits until the client has read the ones before it: proof that blocks are handed out as they come."""
+
+    def reply(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Type", ctype)
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.send_header("CF-RAY", "8c1f-TEST")
+        handler.end_headers()
+        for i, part in enumerate(parts):
+            if i and sent is not None:
+                assert sent[i - 1].wait(10)
+            handler.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            handler.wfile.flush()
+        handler.wfile.write(b"0\r\n\r\n")
+
+    return reply
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_speech_returns_the_audio_bytes_and_saves_them_whole(drive, fake, tmp_path):
+    fake.script += [_audio(MP3, "audio/mpeg; charset=binary")] * 2
+
+    async def scenario(c):
+        r = await aw(c.audio.speech("Hello there", voice="af_sky", model="tts-kokoro", response_format="mp3", speed=1.5))
+        r2 = await aw(c.audio.speech("Hi", model="tts-xai-v1", language="en", top_p=0.5))
+        return r, r2, r.save(tmp_path / "hello.mp3")
+
+    r, r2, saved = drive.run(scenario, fake.url)
+    assert isinstance(r, venice.SpeechResult) and r.content == MP3 and r2.content == MP3
+    assert (r.mime_type, r.meta.request_id, repr(r)) == ("audio/mpeg", "8c1f-TEST", "SpeechResult(mime_type='audio/mpeg', 1029 bytes)")
+    assert [(m, p, b) for m, p, _, b in fake.requests] == [
+        ("POST", "/api/v1/audio/speech", {"input": "Hello there", "voice": "af_sky", "response_format": "mp3", "speed": 1.5, "model": "tts-kokoro"}),
+        ("POST", "/api/v1/audio/speech", {"input": "Hi", "language": "en", "top_p": 0.5, "model": "tts-xai-v1"}),
+    ]
+    assert saved == str(tmp_path / "hello.mp3") and (tmp_path / "hello.mp3").read_bytes() == MP3
+    assert _leftovers(tmp_path) == ["hello.mp3"]  # (no temporary file left beside it)
+
+
+def test_speech_without_a_model_looks_up_venices_default_tts_model_once(drive, fake):
+    fake.get_script.append(_reply(200, {"object": "list", "type": "tts", "data": {"default": "tts-kokoro"}}))
+    fake.script += [_audio(MP3)] * 2
+
+    async def scenario(c):
+        first = await aw(c.audio.speech("one"))
+        second = await aw(c.audio.speech("two"))
+        return first.content, second.content
+
+    assert drive.run(scenario, fake.url) == (MP3, MP3)
+    assert [(m, p) for m, p, _, _ in fake.requests] == [
+        ("GET", "/api/v1/models/traits?type=tts"), ("POST", "/api/v1/audio/speech"), ("POST", "/api/v1/audio/speech"),
+    ]
+    assert [b["model"] for m, _, _, b in fake.requests if m == "POST"] == ["tts-kokoro", "tts-kokoro"]
+
+
+def test_streamed_speech_hands_out_each_block_as_it_arrives(drive, fake):
+    parts = [b"sentence one ", b"sentence two ", b"sentence three"]
+    sent = [threading.Event(), threading.Event()]
+    fake.script.append(_chunked_audio(parts, sent))
+
+    async def scenario(c):
+        stream = await aw(c.audio.speech("Three sentences.", model="tts-kokoro", stream=True))
+        got = b""
+        blocks = []
+
+        def take(block):
+            nonlocal got
+            blocks.append(block)
+            got += block
+            for i, event in enumerate(sent):  # (the server sends part i + 1 only once parts 0..i are in)
+                if len(got) >= len(b"".join(parts[: i + 1])):
+                    event.set()
+
+        if hasattr(stream, "__aiter__"):
+            async for block in stream:
+                take(block)
+        else:
+            for block in stream:
+                take(block)
+        return stream, blocks, got
+
+    stream, blocks, got = drive.run(scenario, fake.url)
+    expected = venice.AsyncSpeechStream if drive.kind == "async" else venice.SpeechStream
+    assert type(stream) is expected and (stream.mime_type, stream.meta.request_id) == ("audio/mpeg", "8c1f-TEST")
+    assert got == b"".join(parts) and len(blocks) >= 3
+    assert fake.requests[0][3] == {"input": "Three sentences.", "streaming": True, "model": "tts-kokoro"}
+
+
+def test_streamed_speech_saves_to_a_temp_file_renamed_at_the_end(drive, fake, tmp_path):
+    parts = [b"a" * 70000, b"b" * 5, b"c" * 100]
+    fake.script.append(_chunked_audio(parts))
+    target = tmp_path / "story.mp3"
+
+    async def scenario(c):
+        stream = await aw(c.audio.speech("A story.", model="tts-kokoro", stream=True))
+        async with contextlib.AsyncExitStack() as stack:
+            if hasattr(stream, "__aenter__"):
+                await stack.enter_async_context(stream)
+            else:
+                stack.enter_context(stream)
+            return await aw(stream.save(str(target)))
+
+    assert drive.run(scenario, fake.url) == 70105
+    assert target.read_bytes() == b"".join(parts) and _leftovers(tmp_path) == ["story.mp3"]
+
+
+def _cut_audio(how):
+    def reply(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Type", "audio/mpeg")
+        handler.send_header("Content-Length", "1000")
+        handler.end_headers()
+        handler.wfile.write(b"x" * 300)
+        handler.wfile.flush()
+        if how == "reset":  # an RST, not a FIN
+            handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.close_connection = True
+
+    return reply
+
+
+@pytest.mark.parametrize("how", ["short", "reset"])
+def test_a_broken_speech_download_leaves_no_file_and_says_how_much_arrived(drive, fake, tmp_path, how):
+    target = tmp_path / "hello.mp3"
+    target.write_bytes(b"the old file")
+    fake.script.append(_cut_audio(how))
+
+    async def scenario(c):
+        stream = await aw(c.audio.speech("Hello", model="tts-kokoro", stream=True))
+        with pytest.raises(venice.APIConnectionError) as info:
+            await aw(stream.save(target))
+        return info.value
+
+    err = drive.run(scenario, fake.url, max_retries=0)
+    if how == "short":
+        assert str(err) == "the audio download broke after 300 bytes: the connection closed with 700 bytes of the response body missing"
+    else:
+        assert re.match(r"the audio download broke after (0|300) bytes: ", str(err))
+    assert target.read_bytes() == b"the old file" and _leftovers(tmp_path) == ["hello.mp3"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    "body, ctype, message",
+    [
+        ({"error": "Model is at capacity"}, "application/json", "expected audio but got application/json: Model is at capacity"),
+        (b"<html><body>Bad gateway</body></html>", "text/html", "expected audio but got text/html: Bad gateway"),
+    ],
+)
+def test_speech_answered_with_json_or_html_is_an_api_error(drive, fake, tmp_path, stream, body, ctype, message):
+    fake.script.append(_reply(200, body, [], ctype))
+
+    async def scenario(c):
+        with pytest.raises(venice.VeniceAPIError) as info:
+            await aw(c.audio.speech("Hello", model="tts-kokoro", stream=stream))
+        return info.value
+
+    err = drive.run(scenario, fake.url)
+    assert err.message == message and (err.status_code, err.meta.request_id) == (200, "8c1f-TEST")
+    assert len(fake.requests) == 1
+
+
+def test_speech_error_statuses_and_bad_text(drive, fake):
+    fake.script.append(_reply(400, {"error": "Unsupported format flac for this model"}))
+
+    async def scenario(c):
+        with pytest.raises(venice.InvalidRequestError) as bad:
+            await aw(c.audio.speech("Hello", model="tts-kokoro", response_format="flac", stream=True))
+        with pytest.raises(venice.InvalidRequestError) as empty:
+            await aw(c.audio.speech("", model="tts-kokoro"))
+        return bad.value, empty.value
+
+    bad, empty = drive.run(scenario, fake.url)
+    assert bad.message == "Unsupported format flac for this model" and bad.status_code == 400
+    assert str(empty) == "text must be a non-empty string, got ''" and len(fake.requests) == 1
+
+
 ###############################################################################
 # Async client #################################################################
 ###############################################################################
