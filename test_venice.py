@@ -3860,6 +3860,8 @@ def _cut_audio(how):
         handler.wfile.write(b"x" * 300)
         handler.wfile.flush()
         if how == "reset":  # an RST, not a FIN
+            import struct
+
             handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         handler.close_connection = True
 
@@ -6633,6 +6635,23 @@ def test_readme_characters_and_billing_snippets_run(fake, fake_env, capsys, tmp_
     assert "alan-watts Alan Watts 4.8\n5 Thoughtful.\nEcho: Who are you?\nasync: socrates\n" in out
     assert "25 None USD\n0.25 1\n" in out and (tmp_path / "usage.csv").read_bytes() == CSV_HEADER + b"a,llm,1,-0.25,USD,\n"
     assert fake.requests[3][3]["venice_parameters"] == {"character_slug": "alan-watts"}
+
+
+def test_readme_speech_snippet_runs(fake, fake_env, capsys, tmp_path):
+    with open(os.path.join(HERE, "README.md"), encoding="utf-8") as fh:
+        text = fh.read()
+    part = text[text.index("\n## Speech\n") : text.index("\n## Performance\n")]
+    blocks = re.findall(r"```py\n(.*?)```", part, re.S)
+    assert len(blocks) == 1
+    fake.get_script += [_reply(200, {"object": "list", "type": "tts", "data": {"default": "tts-kokoro"}})] * 2
+    fake.script += [_audio(MP3), _chunked_audio([b"one ", b"two ", b"three"]), _chunked_audio([b"hi"])]
+    namespace = {"__name__": "readme", "venice": venice, "client": venice.VeniceClient()}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert out == "audio/mpeg 1029\n13 bytes\nasync: 2\n"
+    assert (tmp_path / "hello.mp3").read_bytes() == MP3 and (tmp_path / "story.mp3").read_bytes() == b"one two three"
+    assert [b["model"] for m, _, _, b in fake.requests if m == "POST"] == ["tts-kokoro"] * 3
+    assert [p for m, p, _, _ in fake.requests if m == "GET"] == ["/api/v1/models/traits?type=tts"] * 2  # (once per client)
 
 
 def test_a_plan_is_closed_when_its_driver_fails_so_no_half_export_outlives_the_call(fake, tmp_path):
