@@ -442,6 +442,19 @@ assert_type(shim.models.list()[0].context_length, Optional[int])
 e = shim.embeddings.create(input="x", model="e")
 assert_type(e, venice.CreateEmbeddingResponse)
 assert_type(e.data[0].embedding, list[float])
+speech = client.audio.speech("hi")
+assert_type(speech, venice.SpeechResult)
+assert_type(speech.content, bytes)
+for audio_block in client.audio.speech("hi", stream=True):
+    assert_type(audio_block, bytes)
+
+
+async def speak(a: venice.AsyncVeniceClient) -> None:
+    assert_type(await a.audio.speech("hi"), venice.SpeechResult)
+    audio = await a.audio.speech("hi", stream=True)
+    assert_type(audio, venice.AsyncSpeechStream)
+    async for block in audio:
+        assert_type(block, bytes)
 """
 
 # A newcomer's typos, each of which a type checker must report (line numbers matter: see below).

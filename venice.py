@@ -7558,10 +7558,50 @@ class Audio:
     def __init__(self, client: _BaseClient) -> None:
         self._client = client
 
-    @_call
+    @_overload
     def speech(
         self,
-        /,  # (so that **options, for _call's typing, cannot hold a "self")
+        text: str,
+        *,
+        voice: Optional[str] = None,
+        model: Optional[str] = None,
+        response_format: Optional[str] = None,
+        speed: Optional[float] = None,
+        stream: Literal[False] = False,
+        timeout: Optional[float] = None,
+        **options: Any,
+    ) -> SpeechResult: ...
+
+    @_overload
+    def speech(
+        self,
+        text: str,
+        *,
+        voice: Optional[str] = None,
+        model: Optional[str] = None,
+        response_format: Optional[str] = None,
+        speed: Optional[float] = None,
+        stream: Literal[True],
+        timeout: Optional[float] = None,
+        **options: Any,
+    ) -> SpeechStream: ...
+
+    @_overload
+    def speech(
+        self,
+        text: str,
+        *,
+        voice: Optional[str] = None,
+        model: Optional[str] = None,
+        response_format: Optional[str] = None,
+        speed: Optional[float] = None,
+        stream: bool,
+        timeout: Optional[float] = None,
+        **options: Any,
+    ) -> Union[SpeechResult, SpeechStream]: ...
+
+    def speech(
+        self,
         text: str,
         *,
         voice: Optional[str] = None,
@@ -7571,7 +7611,7 @@ class Audio:
         stream: bool = False,
         timeout: Optional[float] = None,
         **options: Any,
-    ) -> Generator[Any, Any, Any]:
+    ) -> Union[SpeechResult, SpeechStream]:
         """Speak ``text`` (``POST /audio/speech``).
 
         Args:
@@ -7600,6 +7640,21 @@ class Audio:
             with client.audio.speech(long_text, stream=True) as audio:
                 audio.save("story.mp3")
         """
+        # (a plan, run by the client's driver as @_call does; written out for the overloads' sake)
+        plan = self._speech(text, voice, model, response_format, speed, stream, timeout, options)
+        return self._client._run(plan)  # type: ignore[no-any-return]
+
+    def _speech(
+        self,
+        text: str,
+        voice: Optional[str],
+        model: Optional[str],
+        response_format: Optional[str],
+        speed: Optional[float],
+        stream: bool,
+        timeout: Optional[float],
+        options: dict[str, Any],
+    ) -> Generator[Any, Any, Any]:
         if not isinstance(text, str) or not text:
             raise InvalidRequestError(f"text must be a non-empty string, got {text!r}")
         body: dict[str, Any] = {"input": text}
