@@ -3901,6 +3901,32 @@ def test_a_broken_speech_download_leaves_no_file_and_says_how_much_arrived(drive
     assert target.read_bytes() == b"the old file" and _leftovers(tmp_path) == ["hello.mp3"]
 
 
+def test_closing_a_speech_stream_early_hangs_up(drive, fake):
+    def reply(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Type", "audio/opus")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        handler.wfile.write(b"5\r\nfirst\r\n")
+        handler.wfile.flush()
+        wait_for_hang_up(handler)  # (the rest never comes: only the client's close ends this)
+
+    fake.script.append(reply)
+
+    async def scenario(c):
+        stream = await aw(c.audio.speech("Hello", model="tts-kokoro", response_format="opus", stream=True))
+        if hasattr(stream, "__aiter__"):
+            async with stream:
+                async for block in stream:
+                    return block, stream.mime_type
+        with stream:
+            for block in stream:
+                return block, stream.mime_type
+
+    assert drive.run(scenario, fake.url) == (b"first", "audio/opus")
+    assert wait_until(fake.aborted.is_set)
+
+
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize(
     "body, ctype, message",
