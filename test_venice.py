@@ -3860,21 +3860,39 @@ def test_image_result_save_names_files_for_one_or_several_images(tmp_path):
 
 def test_image_result_save_never_leaves_a_half_file(tmp_path, monkeypatch):
     (tmp_path / "cat.png").write_bytes(b"the old picture")
+    fdopen = os.fdopen
 
-    def replace(src, dst):
-        raise OSError(28, "No space left on device")
+    class DiskFull:  # writes part of the image, then the disk is full
+        def __init__(self, fd, mode):
+            self.file = fdopen(fd, mode)
 
-    monkeypatch.setattr(venice.os, "replace", replace)
-    with pytest.raises(OSError, match="No space left on device"):
-        _image_result(PNG_1).save(tmp_path / "cat.png")
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def write(self, data):
+            self.file.write(data[:4])
+            self.file.flush()
+            raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(venice.os, "fdopen", DiskFull)
+        with pytest.raises(OSError, match="No space left on device"):
+            _image_result(PNG_1).save(tmp_path / "cat.png")
+        with pytest.raises(OSError, match="No space left on device"):
+            _image_result(PNG_1).save(tmp_path / "dog")
     assert os.listdir(tmp_path) == ["cat.png"] and (tmp_path / "cat.png").read_bytes() == b"the old picture"
 
-    monkeypatch.undo()
-    result = _image_result(PNG_1)
-    result.images = [object()]  # a write that fails: the file object refuses it (TypeError)
-    with pytest.raises(TypeError):
-        result.save(tmp_path / "dog")
-    assert os.listdir(tmp_path) == ["cat.png"]
+    def replace(src, dst):
+        raise OSError(18, "Invalid cross-device link")
+
+    with monkeypatch.context() as m:
+        m.setattr(venice.os, "replace", replace)
+        with pytest.raises(OSError, match="Invalid cross-device link"):
+            _image_result(PNG_1).save(tmp_path / "cat.png")
+    assert os.listdir(tmp_path) == ["cat.png"] and (tmp_path / "cat.png").read_bytes() == b"the old picture"
 
 
 ###############################################################################
@@ -6634,3 +6652,25 @@ def test_cli_since_is_sent_in_utc_and_analytics_dates_as_dates():
     client = venice.VeniceClient(KEY, transport=venice.MockTransport(handler))
     client.billing.usage_analytics(start_date=datetime.datetime(2026, 6, 1, 12), end_date=datetime.date(2026, 6, 2))
     assert "startDate=2026-06-01&endDate=2026-06-02" in seen[0]
+
+
+def test_readme_images_snippet_runs(fake, fake_env, capsys, tmp_path):
+    import base64
+
+    with open(os.path.join(HERE, "README.md"), encoding="utf-8") as fh:
+        text = fh.read()
+    part = text[text.index("\n## Images\n") : text.index("\n## Performance\n")]
+    blocks = re.findall(r"```py\n(.*?)```", part, re.S)
+    assert len(blocks) == 1
+    png = [b"\x89PNG\r\n\x1a\n" + bytes([n]) for n in (1, 2)]
+    fake.get_script += [
+        _reply(200, {"object": "list", "data": ["3D Model", "Analog Film", "Anime"]}),
+        _reply(200, {"data": {"default": "img-default"}}),
+    ]
+    images = {"id": "gen-1", "images": [base64.b64encode(p).decode() for p in png], "timing": {}}
+    fake.script.append(_reply(200, images, [("x-venice-is-content-violation", "false"), ("x-venice-is-blurred", "false")]))
+    namespace = {"__name__": "readme", "venice": venice, "client": venice.VeniceClient()}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    assert capsys.readouterr().out == "['3D Model', 'Analog Film']\n['lighthouse-1.png', 'lighthouse-2.png']\n"
+    assert [(tmp_path / f"lighthouse-{n}.png").read_bytes() for n in (1, 2)] == png
+    assert fake.requests[2][3] == {"model": "img-default", "prompt": "a lighthouse at dusk", "variants": 2, "format": "png", "seed": 42}
