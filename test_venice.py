@@ -6492,6 +6492,8 @@ EXAMPLE_OUTPUT = {
     "k2   INFERENCE  …abcdef example app\n"
     "balance 12.5 USD, 3 DIEM; tier paid\n"
     "deleted k2\n",
+    "images": "styles: 3D Model, Analog Film, Anime\n"
+    "saved lighthouse-1.png (9 bytes, image/png)\nsaved lighthouse-2.png (9 bytes, image/png)\n",
 }
 
 # The GET replies the fake is scripted with for the examples whose routes it does not serve, in order.
@@ -6509,9 +6511,16 @@ EXAMPLE_GETS = {
         _reply(200, CSV_HEADER + b"c,llm,1,-0.15,USD,\n", [], "text/csv"),
     ],
     "responses": "Echo: Why is the sky blue? One sentence.\n[completed, 5 tokens]\nEcho: Count from 1 to 5.\n[24 characters, done=True]\n",
+    "images": [
+        _reply(200, {"object": "list", "data": ["3D Model", "Analog Film", "Anime", "Cinematic"]}),
+        _reply(200, {"data": {"default": "img-default"}}),
+    ],
 }
 # Replies scripted into the fake for the examples that call routes it does not serve (one per POST).
-EXAMPLE_SCRIPTS = {"responses": [lambda h: answer_responses(h)] * 2}
+EXAMPLE_SCRIPTS = {
+    "responses": [lambda h: answer_responses(h)] * 2,
+    "images": [_reply(200, {"id": "gen-1", "images": ["iVBORw0KGgoB", "iVBORw0KGgoC"], "timing": {}})],
+}
 
 
 @pytest.mark.parametrize("name", sorted(set(EXAMPLE_OUTPUT) - {"keys"}))
@@ -6533,6 +6542,7 @@ def test_examples_without_a_name_lists_them(fake_env):
         "basic", "streaming", "tools", "system_prompt", "dotenv", "models", "openai_shim", "errors", "letta", "async",
         "characters", "billing", "keys",
         "responses",
+        "images",
     ]
 
 
