@@ -3842,6 +3842,7 @@ def test_image_result_save_names_files_for_one_or_several_images(tmp_path):
     one = _image_result(PNG_1)
     assert one.save(tmp_path / "cat") == [str(tmp_path / "cat.png")]  # the extension from the MIME type
     assert one.save(tmp_path / "cat.PNG") == [str(tmp_path / "cat.PNG")]
+    assert one.save(tmp_path / "cat.v2") == [str(tmp_path / "cat.v2.png")]  # (a dot in a name is no extension)
     assert (tmp_path / "cat.png").read_bytes() == PNG_1
     two = _image_result(PNG_1, PNG_2)
     assert two.save(str(tmp_path / "v-{i}")) == [str(tmp_path / "v-1.png"), str(tmp_path / "v-2.png")]

@@ -1847,6 +1847,10 @@ else:
 
 #: File extension for each image MIME type Venice sends (``format``: webp, png, jpeg).
 _IMAGE_EXTENSIONS: Final = {"image/webp": ".webp", "image/png": ".png", "image/jpeg": ".jpg"}
+#: Suffixes that name an image type: ``ImageResult.save()`` checks them against the MIME type.
+_IMAGE_SUFFIXES: Final = frozenset(
+    {".webp", ".png", ".jpg", ".jpeg", ".gif", ".avif", ".heic", ".bmp", ".tif", ".tiff"}
+)
 
 
 def _image_mime(data: bytes, fallback: str) -> str:
@@ -1919,9 +1923,10 @@ class ImageResult:
 
         Args:
             path: For one image, its file path. For any number: an existing folder (or a path
-                ending in a separator, created if missing), where they are named ``<id>-<n>`` (or
-                ``image-<n>``), or a pattern with ``{i}``, replaced by 1, 2, … A path without an
-                extension gets the one of ``mime_type`` (``.webp``, ``.png``, ``.jpg``).
+                ending in a separator, created if missing), where they are named ``<id>`` (several:
+                ``<id>-1``, ``<id>-2``, …; ``image`` when Venice sent no id, as in binary mode), or a
+                pattern with ``{i}``, replaced by 1, 2, … A path without an
+                image extension gets the one of ``mime_type`` (``.webp``, ``.png``, ``.jpg``) added.
         Returns:
             The paths written, in the order of ``images``.
         Raises:
@@ -1940,10 +1945,10 @@ class ImageResult:
             raise InvalidRequestError(
                 f"{len(self.images)} images but one file path {target!r}: pass a folder or a pattern with {{i}}"
             )
-        root, given = os.path.splitext(target.replace("{i}", "0"))
-        if not given:
+        given = os.path.splitext(target.replace("{i}", "0"))[1].lower()
+        if given not in _IMAGE_SUFFIXES:  # (none, or a dot in the name: "lighthouse.v2")
             target += ext
-        elif given.lower() not in (ext, ".jpeg" if ext == ".jpg" else ext):
+        elif given not in (ext, ".jpeg" if ext == ".jpg" else ext):
             raise InvalidRequestError(
                 f"{target!r} names a {given} file but the image is {self.mime_type}: "
                 f"use {ext} (or ask Venice for another format=)"
