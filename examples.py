@@ -238,6 +238,19 @@ def responses() -> None:
     print(f"[{len(stream.output_text)} characters, done={stream.done}]")
 
 
+def images() -> None:
+    """Venice's image styles, then two variants of one prompt, checked for Venice's flags and saved."""
+    client = venice.VeniceClient()
+    print("styles:", ", ".join(client.images.styles()[:3]))
+    result = client.images.generate("a lighthouse at dusk", variants=2, format="png", seed=42)
+    if result.content_violation or result.blurred:  # Venice answers 200 for these too
+        print("Venice flagged or blurred the image: not saved")
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        for path in result.save(os.path.join(folder, "lighthouse-{i}")):
+            print(f"saved {os.path.basename(path)} ({os.path.getsize(path)} bytes, {result.mime_type})")
+
+
 EXAMPLES = {
     f.__name__: f
     for f in (basic, streaming, tools, system_prompt, dotenv, models, openai_shim, errors, letta)
@@ -247,6 +260,7 @@ EXAMPLES["characters"] = characters
 EXAMPLES["billing"] = billing
 EXAMPLES["keys"] = keys
 EXAMPLES["responses"] = responses
+EXAMPLES["images"] = images
 
 
 def main(argv: list[str]) -> int:

@@ -291,7 +291,7 @@ def fake_env(fake, monkeypatch, tmp_path):
 def test_all_is_pinned_and_documented():
     assert venice.__all__ == [
         "AsyncChatStream", "AsyncRawResponse", "AsyncResponseStream", "AsyncSpeechStream", "AsyncVeniceClient",
-        "AttrDict", "ChatResponse", "ChatStream", "Config", "MockTransport", "Model", "ModelList", "NewApiKey", "Pages",
+        "AttrDict", "ChatResponse", "ChatStream", "Config", "ImageResult", "MockTransport", "Model", "ModelList", "NewApiKey", "Pages",
         "RawResponse", "Response", "ResponseMeta", "ResponseStream",
         "RetryPolicy", "ServerSentEvent", "SpeechResult", "SpeechStream", "ToolCall", "VeniceClient", "arun_tool_calls", "chat", "credentials_path", "estimate_tokens",
         "function_to_tool", "iter_sse", "list_models", "load_config", "mask_key", "normalize_stop", "parse_dotenv",
@@ -3961,6 +3961,168 @@ def test_speech_error_statuses_and_bad_text(drive, fake):
     bad, empty = drive.run(scenario, fake.url)
     assert bad.message == "Unsupported format flac for this model" and bad.status_code == 400
     assert str(empty) == "text must be a non-empty string, got ''" and len(fake.requests) == 1
+# -- images (issue 12, first slice) --------------------------------------------------------------
+
+PNG_1 = b"\x89PNG\r\n\x1a\n" + b"one"
+PNG_2 = b"\x89PNG\r\n\x1a\n" + b"two"
+WEBP = b"RIFF\x10\x00\x00\x00WEBPVP8 image"
+
+
+def _image_json(*images, id="generate-image-1"):
+    import base64
+
+    encoded = [base64.b64encode(i).decode() for i in images]
+    return {"id": id, "images": encoded, "timing": {"inferenceDuration": 1, "inferencePreprocessingTime": 0, "inferenceQueueTime": 0, "total": 2}}
+
+
+def test_images_generate_json_two_variants_with_the_default_model_looked_up_once(drive, fake):
+    fake.get_script.append(_reply(200, {"data": {"default": "img-default"}}))
+    flags = [("x-venice-is-content-violation", "false"), ("x-venice-is-blurred", "false")]
+    fake.script += [_reply(200, _image_json(PNG_1, PNG_2), flags), _reply(200, _image_json(PNG_2))]
+
+    async def scenario(client):
+        first = await aw(client.images.generate("a cat", variants=2, seed=7, negative_prompt=None, cfg_scale=4.5))
+        second = await aw(client.images.generate("a dog"))
+        return first, second
+
+    first, second = drive.run(scenario, fake.url)
+    assert [(m, p) for m, p, _, _ in fake.requests] == [
+        ("GET", "/api/v1/models/traits?type=image"), ("POST", "/api/v1/image/generate"), ("POST", "/api/v1/image/generate"),
+    ]  # fmt: skip
+    assert fake.requests[1][3] == {"model": "img-default", "prompt": "a cat", "variants": 2, "seed": 7, "cfg_scale": 4.5}
+    assert fake.requests[2][3] == {"model": "img-default", "prompt": "a dog"}
+    assert isinstance(first, venice.ImageResult)
+    assert (first.images, first.mime_type, first.id, first.request_id) == ([PNG_1, PNG_2], "image/png", "generate-image-1", "8c1f-TEST")
+    assert (first.content_violation, first.blurred, first.meta.status_code, first.timing["total"]) == (False, False, 200, 2)
+    assert second.images == [PNG_2] and not second.content_violation and not second.blurred  # (no headers: False)
+
+
+def test_images_generate_binary_mode_reads_the_body_and_the_flags(drive, fake):
+    flags = [("x-venice-is-content-violation", "true"), ("x-venice-is-blurred", "True")]
+    fake.script.append(_reply(200, WEBP, flags, "image/webp"))
+
+    async def scenario(client):
+        return await aw(client.images.generate("a cat", "flux-dev", return_binary=True, format="webp"))
+
+    result = drive.run(scenario, fake.url)
+    assert [(m, p) for m, p, _, _ in fake.requests] == [("POST", "/api/v1/image/generate")]  # (a model given: no lookup)
+    assert fake.requests[0][3] == {"model": "flux-dev", "prompt": "a cat", "format": "webp", "return_binary": True}
+    assert (result.images, result.mime_type, result.id) == ([WEBP], "image/webp", None)
+    assert (result.content_violation, result.blurred) == (True, True)
+    assert repr(result) == "ImageResult(1 × image/webp, content_violation=True, blurred=True, request_id='8c1f-TEST')"
+
+
+def test_images_generate_a_200_without_an_image_is_an_error(drive, fake):
+    fake.script += [
+        _reply(200, {"error": "Image generation failed"}),  # JSON where bytes were asked for
+        _reply(200, b"<html>gateway</html>", [], "text/html"),
+        _reply(200, {"id": "x", "images": [], "timing": {}}),
+        _reply(200, {"id": "x", "images": ["not base64!"], "timing": {}}),
+    ]
+
+    async def scenario(client):
+        errors = []
+        for binary in (True, False, False, False):
+            with pytest.raises(venice.VeniceAPIError) as info:
+                await aw(client.images.generate("a cat", "m", return_binary=binary))
+            errors.append(str(info.value))
+        return errors
+
+    errors = drive.run(scenario, fake.url, max_retries=0)
+    assert errors == [
+        "200 OK: expected an image but got application/json: Image generation failed (request id 8c1f-TEST)",
+        "200 OK: expected an image but got text/html: gateway (request id 8c1f-TEST)",
+        '200 OK: the answer holds no images: {"id": "x", "images": [], "timing": {}} (request id 8c1f-TEST)',
+        '200 OK: the answer\'s images are not valid base64: {"id": "x", "images": ["not base64!"], "timing": {}} (request id 8c1f-TEST)',
+    ]
+    assert len(fake.requests) == 4  # (a paid call: none sent twice)
+
+
+def test_images_generate_checks_its_arguments_before_sending(fake):
+    client = venice.VeniceClient(KEY, base_url=fake.url)
+    with pytest.raises(venice.InvalidRequestError, match="prompt must be a non-empty string"):
+        client.images.generate("  ")
+    with pytest.raises(venice.InvalidRequestError, match="variants must be a whole number from 1 to 4, got 5"):
+        client.images.generate("a cat", "m", variants=5)
+    with pytest.raises(venice.InvalidRequestError, match="variants > 1 needs JSON replies"):
+        client.images.generate("a cat", "m", variants=2, return_binary=True)
+    assert fake.requests == []
+
+
+def test_images_styles_needs_no_key(drive, fake):
+    fake.get_script.append(_reply(200, {"object": "list", "data": ["3D Model", "Anime"]}))
+
+    async def scenario(client):
+        return await aw(client.images.styles())
+
+    assert drive.run(scenario, fake.url) == ["3D Model", "Anime"]
+    client = venice.VeniceClient(base_url=fake.url, env_file=False, environ={})  # no key anywhere
+    fake.get_script.append(_reply(200, {"object": "list", "data": ["Anime"]}))
+    assert client.images.styles() == ["Anime"]
+    assert "Authorization" not in fake.requests[-1][2]
+
+
+def _image_result(*images, id="gen-1", mime="image/png"):
+    meta = venice.ResponseMeta.from_headers(200, {"cf-ray": "r1"})
+    return venice.ImageResult(list(images), mime, meta, id)
+
+
+def test_image_result_save_names_files_for_one_or_several_images(tmp_path):
+    one = _image_result(PNG_1)
+    assert one.save(tmp_path / "cat") == [str(tmp_path / "cat.png")]  # the extension from the MIME type
+    assert one.save(tmp_path / "cat.PNG") == [str(tmp_path / "cat.PNG")]
+    assert one.save(tmp_path / "cat.v2") == [str(tmp_path / "cat.v2.png")]  # (a dot in a name is no extension)
+    assert (tmp_path / "cat.png").read_bytes() == PNG_1
+    two = _image_result(PNG_1, PNG_2)
+    assert two.save(str(tmp_path / "v-{i}")) == [str(tmp_path / "v-1.png"), str(tmp_path / "v-2.png")]
+    assert (tmp_path / "v-2.png").read_bytes() == PNG_2
+    assert two.save(tmp_path) == [str(tmp_path / "gen-1-1.png"), str(tmp_path / "gen-1-2.png")]  # a folder
+    out = str(tmp_path / "new") + os.sep  # a folder to create
+    assert _image_result(WEBP, id=None, mime="image/webp").save(out) == [os.path.join(out, "image.webp")]
+    assert _image_result(b"\xff\xd8\xffj", mime="image/jpeg").save(tmp_path / "p.jpeg") == [str(tmp_path / "p.jpeg")]
+    with pytest.raises(venice.InvalidRequestError, match=r"2 images but one file path .*: pass a folder or a pattern"):
+        two.save(tmp_path / "single.png")
+    with pytest.raises(venice.InvalidRequestError, match=r"names a \.jpg file but the image is image/png: use \.png"):
+        one.save(tmp_path / "cat.jpg")
+    assert not (tmp_path / "single.png").exists() and not (tmp_path / "cat.jpg").exists()
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".part")]
+
+
+def test_image_result_save_never_leaves_a_half_file(tmp_path, monkeypatch):
+    (tmp_path / "cat.png").write_bytes(b"the old picture")
+    fdopen = os.fdopen
+
+    class DiskFull:  # writes part of the image, then the disk is full
+        def __init__(self, fd, mode):
+            self.file = fdopen(fd, mode)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def write(self, data):
+            self.file.write(data[:4])
+            self.file.flush()
+            raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(venice.os, "fdopen", DiskFull)
+        with pytest.raises(OSError, match="No space left on device"):
+            _image_result(PNG_1).save(tmp_path / "cat.png")
+        with pytest.raises(OSError, match="No space left on device"):
+            _image_result(PNG_1).save(tmp_path / "dog")
+    assert os.listdir(tmp_path) == ["cat.png"] and (tmp_path / "cat.png").read_bytes() == b"the old picture"
+
+    def replace(src, dst):
+        raise OSError(18, "Invalid cross-device link")
+
+    with monkeypatch.context() as m:
+        m.setattr(venice.os, "replace", replace)
+        with pytest.raises(OSError, match="Invalid cross-device link"):
+            _image_result(PNG_1).save(tmp_path / "cat.png")
+    assert os.listdir(tmp_path) == ["cat.png"] and (tmp_path / "cat.png").read_bytes() == b"the old picture"
 
 
 ###############################################################################
@@ -5828,10 +5990,12 @@ API_COVERAGE = {
     ("POST", "/x402/top-up"): "x402.top_up",
     ("POST", "/audio/speech"): "audio.speech",
     ("POST", "/video/transcriptions"): "retired: not replaced (Venice answers 410)",
+    ("POST", "/image/generate"): "images.generate",
+    ("GET", "/image/styles"): "images.styles",
     **{
         (method, path): "not yet: media (issue 12)"
         for method, path in [
-            ("POST", "/image/generate"), ("POST", "/images/generations"), ("GET", "/image/styles"),
+            ("POST", "/images/generations"),
             ("POST", "/image/upscale"), ("POST", "/image/edit"), ("POST", "/image/multi-edit"),
             ("POST", "/image/background-remove"), ("POST", "/audio/transcriptions"),
             ("POST", "/audio/voices"), ("POST", "/video/quote"), ("POST", "/video/queue"),
@@ -6559,6 +6723,8 @@ EXAMPLE_OUTPUT = {
     "k2   INFERENCE  …abcdef example app\n"
     "balance 12.5 USD, 3 DIEM; tier paid\n"
     "deleted k2\n",
+    "images": "styles: 3D Model, Analog Film, Anime\n"
+    "saved lighthouse-1.png (9 bytes, image/png)\nsaved lighthouse-2.png (9 bytes, image/png)\n",
 }
 
 # The GET replies the fake is scripted with for the examples whose routes it does not serve, in order.
@@ -6576,9 +6742,16 @@ EXAMPLE_GETS = {
         _reply(200, CSV_HEADER + b"c,llm,1,-0.15,USD,\n", [], "text/csv"),
     ],
     "responses": "Echo: Why is the sky blue? One sentence.\n[completed, 5 tokens]\nEcho: Count from 1 to 5.\n[24 characters, done=True]\n",
+    "images": [
+        _reply(200, {"object": "list", "data": ["3D Model", "Analog Film", "Anime", "Cinematic"]}),
+        _reply(200, {"data": {"default": "img-default"}}),
+    ],
 }
 # Replies scripted into the fake for the examples that call routes it does not serve (one per POST).
-EXAMPLE_SCRIPTS = {"responses": [lambda h: answer_responses(h)] * 2}
+EXAMPLE_SCRIPTS = {
+    "responses": [lambda h: answer_responses(h)] * 2,
+    "images": [_reply(200, {"id": "gen-1", "images": ["iVBORw0KGgoB", "iVBORw0KGgoC"], "timing": {}})],
+}
 
 
 @pytest.mark.parametrize("name", sorted(set(EXAMPLE_OUTPUT) - {"keys"}))
@@ -6600,6 +6773,7 @@ def test_examples_without_a_name_lists_them(fake_env):
         "basic", "streaming", "tools", "system_prompt", "dotenv", "models", "openai_shim", "errors", "letta", "async",
         "characters", "billing", "keys",
         "responses",
+        "images",
     ]
 
 
@@ -6679,7 +6853,7 @@ def test_readme_characters_and_billing_snippets_run(fake, fake_env, capsys, tmp_
 def test_readme_speech_snippet_runs(fake, fake_env, capsys, tmp_path):
     with open(os.path.join(HERE, "README.md"), encoding="utf-8") as fh:
         text = fh.read()
-    part = text[text.index("\n## Speech\n") : text.index("\n## Performance\n")]
+    part = text[text.index("\n## Speech\n") : text.index("\n## Images\n")]
     blocks = re.findall(r"```py\n(.*?)```", part, re.S)
     assert len(blocks) == 1
     fake.get_script += [_reply(200, {"object": "list", "type": "tts", "data": {"default": "tts-kokoro"}})] * 2
@@ -6736,3 +6910,25 @@ def test_cli_since_is_sent_in_utc_and_analytics_dates_as_dates():
     client = venice.VeniceClient(KEY, transport=venice.MockTransport(handler))
     client.billing.usage_analytics(start_date=datetime.datetime(2026, 6, 1, 12), end_date=datetime.date(2026, 6, 2))
     assert "startDate=2026-06-01&endDate=2026-06-02" in seen[0]
+
+
+def test_readme_images_snippet_runs(fake, fake_env, capsys, tmp_path):
+    import base64
+
+    with open(os.path.join(HERE, "README.md"), encoding="utf-8") as fh:
+        text = fh.read()
+    part = text[text.index("\n## Images\n") : text.index("\n## Performance\n")]
+    blocks = re.findall(r"```py\n(.*?)```", part, re.S)
+    assert len(blocks) == 1
+    png = [b"\x89PNG\r\n\x1a\n" + bytes([n]) for n in (1, 2)]
+    fake.get_script += [
+        _reply(200, {"object": "list", "data": ["3D Model", "Analog Film", "Anime"]}),
+        _reply(200, {"data": {"default": "img-default"}}),
+    ]
+    images = {"id": "gen-1", "images": [base64.b64encode(p).decode() for p in png], "timing": {}}
+    fake.script.append(_reply(200, images, [("x-venice-is-content-violation", "false"), ("x-venice-is-blurred", "false")]))
+    namespace = {"__name__": "readme", "venice": venice, "client": venice.VeniceClient()}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    assert capsys.readouterr().out == "['3D Model', 'Analog Film']\n['lighthouse-1.png', 'lighthouse-2.png']\n"
+    assert [(tmp_path / f"lighthouse-{n}.png").read_bytes() for n in (1, 2)] == png
+    assert fake.requests[2][3] == {"model": "img-default", "prompt": "a lighthouse at dusk", "variants": 2, "format": "png", "seed": 42}

@@ -78,7 +78,7 @@ if TYPE_CHECKING:  # typing costs import time; annotations are strings (PEP 563)
     from dataclasses import field
     from dataclasses import replace as _replace
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 __author__ = "venice.py contributors"
 __license__ = "MIT"
 
@@ -93,6 +93,7 @@ __all__ = [
     "ChatResponse",
     "ChatStream",
     "Config",
+    "ImageResult",
     "MockTransport",
     "Model",
     "ModelList",
@@ -167,7 +168,7 @@ DEFAULT_TEMPERATURE: Final = 0.15
 #: Venice's chat schema accepts 1 to 4 stop sequences (ChatCompletionRequest.stop.maxItems).
 MAX_STOP_SEQUENCES: Final = 4
 #: Endpoints whose ``security`` in the spec is ``[{}, BearerAuth]``: they work without a key.
-_KEYLESS_PATHS: Final = frozenset({"/models", "/models/traits", "/models/compatibility_mapping"})
+_KEYLESS_PATHS: Final = frozenset({"/models", "/models/traits", "/models/compatibility_mapping", "/image/styles"})
 _ROLES: Final = frozenset({"system", "developer", "user", "assistant", "tool"})
 _BOM: Final = b"\xef\xbb\xbf"
 
@@ -1845,6 +1846,130 @@ if TYPE_CHECKING:
         message: Optional[str]
 else:
     ResponseStreamEvent = AttrDict
+
+
+#: File extension for each image MIME type Venice sends (``format``: webp, png, jpeg).
+_IMAGE_EXTENSIONS: Final = {"image/webp": ".webp", "image/png": ".png", "image/jpeg": ".jpg"}
+#: Suffixes that name an image type: ``ImageResult.save()`` checks them against the MIME type.
+_IMAGE_SUFFIXES: Final = frozenset(
+    {".webp", ".png", ".jpg", ".jpeg", ".gif", ".avif", ".heic", ".bmp", ".tif", ".tiff"}
+)
+
+
+def _image_mime(data: bytes, fallback: str) -> str:
+    """The MIME type of image bytes from their signature (JSON mode sends no type per image)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return fallback
+
+
+class ImageResult:
+    """Generated images (``client.images.generate()``), decoded, whichever reply mode Venice used.
+
+    Check the flags before using an image: Venice answers 200 even when it did not draw what was
+    asked. ``content_violation`` means the image breaks Venice's terms (what came back is not the
+    image asked for); ``blurred`` means Safe Venice (``safe_mode``, on by default) blurred adult
+    content. Both are ``False`` when Venice sends no such header.
+
+    Attributes:
+        images: The images as ``bytes``, one per variant.
+        mime_type: e.g. ``"image/webp"`` (Venice's ``format``).
+        content_violation: ``x-venice-is-content-violation`` was true.
+        blurred: ``x-venice-is-blurred`` was true.
+        id: Venice's id of the generation (JSON mode only, else ``None``).
+        timing: Venice's timings in ms (JSON mode only, else ``None``).
+        request_id: ``CF-RAY``, for support. meta: ``ResponseMeta``.
+
+    Example::
+
+        result = client.images.generate("a lighthouse at dusk", variants=2)
+        if result.content_violation or result.blurred:
+            print("Venice flagged or blurred this image")
+        print(result.save("lighthouse-{i}"))  # ['lighthouse-1.webp', 'lighthouse-2.webp']
+    """
+
+    def __init__(
+        self,
+        images: list[bytes],
+        mime_type: str,
+        meta: ResponseMeta,
+        id: Optional[str] = None,
+        timing: Optional[dict[str, Any]] = None,
+    ) -> None:
+        self.images = images
+        self.mime_type = mime_type
+        self.meta = meta
+        self.request_id = meta.request_id
+        self.id = id
+        self.timing = timing
+        flag = meta.headers.get
+        self.content_violation = flag("x-venice-is-content-violation", "").strip().lower() == "true"
+        self.blurred = flag("x-venice-is-blurred", "").strip().lower() == "true"
+
+    def __repr__(self) -> str:
+        return (
+            f"ImageResult({len(self.images)} × {self.mime_type}, content_violation={self.content_violation}, "
+            f"blurred={self.blurred}, request_id={self.request_id!r})"
+        )
+
+    def save(self, path: Union[str, os.PathLike[str]]) -> list[str]:
+        """Write the images to files; return their paths.
+
+        Each image goes to a temporary file beside its target and is renamed into place once
+        whole, so a failed write never leaves a half file under the final name (an existing
+        file of that name is replaced). The images are already in memory: this is plain
+        blocking file I/O, also with ``AsyncVeniceClient``.
+
+        Args:
+            path: For one image, its file path. For any number: an existing folder (or a path
+                ending in a separator, created if missing), where they are named ``<id>`` (several:
+                ``<id>-1``, ``<id>-2``, …; ``image`` when Venice sent no id, as in binary mode), or a
+                pattern with ``{i}``, replaced by 1, 2, … A path without an
+                image extension gets the one of ``mime_type`` (``.webp``, ``.png``, ``.jpg``) added.
+        Returns:
+            The paths written, in the order of ``images``.
+        Raises:
+            InvalidRequestError: Several images but a single file path, or an extension that
+                names another image type than ``mime_type`` (nothing is written).
+            OSError: The write failed (no file of that name is left by it).
+        """
+        ext = _IMAGE_EXTENSIONS.get(self.mime_type, "." + self.mime_type.rpartition("/")[2])
+        target = os.fspath(path)
+        many = len(self.images) > 1
+        if os.path.isdir(target) or target.endswith((os.sep, "/")):
+            os.makedirs(target, exist_ok=True)
+            stem = self.id if self.id and all(c.isalnum() or c in "-_" for c in self.id) else "image"
+            target = os.path.join(target, f"{stem}-{{i}}" if many else stem)
+        if many and "{i}" not in target:
+            raise InvalidRequestError(
+                f"{len(self.images)} images but one file path {target!r}: pass a folder or a pattern with {{i}}"
+            )
+        given = os.path.splitext(target.replace("{i}", "0"))[1].lower()
+        if given not in _IMAGE_SUFFIXES:  # (none, or a dot in the name: "lighthouse.v2")
+            target += ext
+        elif given not in (ext, ".jpeg" if ext == ".jpg" else ext):
+            raise InvalidRequestError(
+                f"{target!r} names a {given} file but the image is {self.mime_type}: "
+                f"use {ext} (or ask Venice for another format=)"
+            )
+        names = [target.replace("{i}", str(n)) for n in range(1, len(self.images) + 1)]
+        import tempfile
+
+        for name, data in zip(names, self.images):
+            folder, base = os.path.split(os.path.abspath(name))
+            fd, temp = tempfile.mkstemp(prefix=f".{base}.", suffix=".part", dir=folder)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                os.replace(temp, name)
+            except BaseException:
+                os.unlink(temp)  # (no half file, under either name)
+                raise
+        return names
 
 
 ###############################################################################
@@ -4670,6 +4795,7 @@ class _BaseClient:
         self.x402: Any = X402(self)
         self.responses: Any = Responses(self)
         self.audio: Any = Audio(self)
+        self.images: Any = Images(self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.config.base_url!r}, api_key={mask_key(self.config.api_key)!r})"
@@ -4944,6 +5070,7 @@ class VeniceClient(_BaseClient):
         billing: ``billing.balance()``, ``billing.usage_history()``, ``billing.usage_history_csv(path)``,
             ``billing.usage_analytics()``.
         responses: ``responses.create(input, model=None, stream=False, ...)`` (the Responses API).
+        images: ``images.generate(prompt, model=None, ...)`` → ``ImageResult``, ``images.styles()``.
         config: The resolved ``Config``.
     """
 
@@ -4959,6 +5086,7 @@ class VeniceClient(_BaseClient):
         billing: Billing
         responses: Responses
         audio: Audio
+        images: Images
 
     def __enter__(self) -> VeniceClient:
         return self
@@ -5062,6 +5190,10 @@ if TYPE_CHECKING:  # What AsyncVeniceClient's namespaces return, for type checke
         def list(self, search: Optional[str] = None, **kwargs: Any) -> Pages[Character]: ...
         async def get(self, slug: str) -> Character: ...
         def reviews(self, slug: str, *, page_size: int = 20, page: int = 1) -> Pages[CharacterReview]: ...
+
+    class _AsyncImages(Protocol):
+        async def generate(self, prompt: str, model: Optional[str] = None, **options: Any) -> ImageResult: ...
+        async def styles(self) -> list[str]: ...
 
     class _AsyncBilling(Protocol):
         async def balance(self) -> Balance: ...
@@ -5214,6 +5346,7 @@ class AsyncVeniceClient(_BaseClient):
         billing: _AsyncBilling
         responses: _AsyncResponses
         audio: _AsyncAudio
+        images: _AsyncImages
 
     def __init__(self, api_key: Optional[str] = None, *, max_concurrency: Optional[int] = None, **kwargs: Any) -> None:
         if max_concurrency is not None and (not _is_number(max_concurrency, whole=True) or max_concurrency < 1):
@@ -7676,6 +7809,138 @@ class Audio:
             return SpeechResult(bytes(ex.body), _mime_type(ex.headers), meta)
         raw = client._raw_response(ex, meta)
         return AsyncSpeechStream(raw) if isinstance(raw, AsyncRawResponse) else SpeechStream(raw)
+
+
+class Images:
+    """``client.images``: image generation (``generate()``) and Venice's style presets (``styles()``)."""
+
+    def __init__(self, client: _BaseClient) -> None:
+        self._client = client
+
+    @_call
+    def generate(
+        self,
+        /,  # (so that **options can't take `self`: _call's type needs it positional)
+        prompt: str,
+        model: Optional[str] = None,
+        *,
+        negative_prompt: Optional[str] = None,
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+        format: Optional[str] = None,
+        variants: Optional[int] = None,
+        style_preset: Optional[str] = None,
+        seed: Optional[int] = None,
+        safe_mode: Optional[bool] = None,
+        return_binary: bool = False,
+        timeout: Optional[float] = None,
+        deadline: Optional[float] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        **options: Any,
+    ) -> Generator[Any, Any, ImageResult]:
+        """Generate images (``POST /image/generate``).
+
+        The call is billed when it reaches Venice, so it is not sent again after it may have
+        (see ``RetryPolicy.retry_unsafe``). Check ``content_violation`` and ``blurred`` on the
+        result: Venice answers 200 for a blocked or blurred image too.
+
+        Args:
+            prompt: What to draw.
+            model: An image model id; default Venice's ``default`` image model (looked up once
+                per client with ``/models/traits?type=image``; ``config.default_model`` is a text
+                model and does not apply).
+            negative_prompt: What should not be in the image.
+            width, height: Size in pixels (Venice's default 1024).
+            format: ``"webp"`` (Venice's default), ``"png"`` or ``"jpeg"``.
+            variants: 1–4 images in one call (not with ``return_binary``).
+            style_preset: One of ``styles()``.
+            seed: For repeatable results.
+            safe_mode: ``False`` to get adult content unblurred (Venice's default is on).
+            return_binary: Ask Venice for the raw image instead of base64 JSON (same result here).
+            timeout: Read timeout for this call. deadline: Overall seconds, retries included.
+            headers: Extra headers for this call.
+            **options: Any other field of Venice's request (``cfg_scale``, ``steps``,
+                ``aspect_ratio``, ``resolution``, ``quality``, ``hide_watermark``, ``lora_strength``,
+                ``embed_exif_metadata``, ``enhance_prompt``, …), passed by name; ``None`` values
+                are dropped.
+        Returns:
+            An ``ImageResult``: ``.images`` (bytes, one per variant), ``.mime_type``, the flags,
+            ``.save(path)``.
+        Raises:
+            InvalidRequestError: Bad arguments (before sending) or rejected by Venice.
+            VeniceAPIError: An error status, or a 200 that holds no image (JSON where an image was
+                expected, an HTML page, an error object).
+            APIConnectionError: Venice could not be reached.
+
+        Example::
+
+            result = client.images.generate("a lighthouse at dusk", format="png")
+            if not (result.content_violation or result.blurred):
+                result.save("lighthouse")  # lighthouse.png
+        """
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise InvalidRequestError(f"prompt must be a non-empty string, got {prompt!r}")
+        if model is not None and (not isinstance(model, str) or not model):
+            raise InvalidRequestError(f"model must be a model id string, got {model!r}")
+        if variants is not None and (not _is_number(variants, whole=True) or not 1 <= variants <= 4):
+            raise InvalidRequestError(f"variants must be a whole number from 1 to 4, got {variants!r}")
+        if return_binary and variants is not None and variants > 1:
+            raise InvalidRequestError("variants > 1 needs JSON replies: leave return_binary off")
+        named = {
+            "negative_prompt": negative_prompt,
+            "width": width,
+            "height": height,
+            "format": format,
+            "variants": variants,
+            "style_preset": style_preset,
+            "seed": seed,
+            "safe_mode": safe_mode,
+            "return_binary": True if return_binary else None,
+        }
+        body: dict[str, Any] = {"model": model, "prompt": prompt}
+        body.update((k, v) for k, v in chain(named.items(), options.items()) if v is not None)
+        if model is None:
+            body["model"] = yield from _default_model_plan(self._client, "image")
+        ex = yield from _send_plan(
+            self._client, "POST", "/image/generate", body, None, headers, False, timeout, deadline
+        )
+        meta = self._client._meta(ex)
+        ctype = ex.headers.get("content-type", "").split(";")[0].strip().lower()
+        fallback = "image/" + ("jpeg" if body.get("format") == "jpg" else str(body.get("format") or "webp"))
+        if ctype.startswith("image/") and ex.body:
+            return ImageResult([bytes(ex.body)], ctype, meta)
+        if return_binary or "json" not in ctype:
+            raise _unexpected_answer(ex, meta, ex.body, f"expected an image but got {ctype or 'no content type'}")
+        answer = self._client._decode(ex, ex.body, meta, expect_json=True)
+        encoded = answer.get("images") if isinstance(answer, dict) and answer.get("error") is None else None
+        if not isinstance(encoded, list) or not encoded or not all(isinstance(s, str) for s in encoded):
+            raise _unexpected_answer(ex, meta, ex.body, "the answer holds no images")
+        import base64
+        import binascii
+
+        try:
+            images = [base64.b64decode(s, validate=True) for s in encoded]
+        except (binascii.Error, ValueError):
+            raise _unexpected_answer(ex, meta, ex.body, "the answer's images are not valid base64") from None
+        timing = answer.get("timing")
+        return ImageResult(
+            images,
+            _image_mime(images[0], fallback),
+            meta,
+            answer.get("id") if isinstance(answer.get("id"), str) else None,
+            dict(timing) if isinstance(timing, dict) else None,
+        )
+
+    @_call
+    def styles(self) -> Generator[Any, Any, list[str]]:
+        """The names of Venice's image style presets (``GET /image/styles``; needs no API key), for
+        ``generate(style_preset=…)``.
+
+        Raises:
+            VeniceAPIError, APIConnectionError: Venice refused the call or could not be reached.
+        """
+        body = yield from _json_plan(self._client, "GET", "/image/styles")
+        return [s for s in _data(body, list, "GET /image/styles") if isinstance(s, str)]
 
 
 ###############################################################################
