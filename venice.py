@@ -2228,6 +2228,16 @@ class _Exchange:
             resp.close()
 
 
+def _connect_failed(exc: OSError, where: str, host: str, port: int, proxy: Optional[_Proxy]) -> APIConnectionError:
+    """The error for a connection that could not be made (both drivers): nothing was sent."""
+    if proxy and str(exc).startswith("Tunnel connection failed"):
+        return _conn_error(f"{where} refused to connect to {host}:{port} ({exc})", _CONNECT)
+    hint = None
+    if type(exc).__name__ == "SSLCertVerificationError":
+        hint = "set SSL_CERT_FILE or ca_file= if you use a private certificate authority"
+    return _conn_error(f"could not connect to {where} ({_describe(exc)})", _CONNECT, hint=hint)
+
+
 def _describe(exc: BaseException) -> str:
     text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
@@ -2460,12 +2470,7 @@ class _Transport:
             raise _conn_error(f"timed out connecting to {where} after {seconds:g} s", _CONNECT, timeout=True) from None
         except OSError as exc:
             conn.close()
-            hint = None
-            if type(exc).__name__ == "SSLCertVerificationError":
-                hint = "set SSL_CERT_FILE or ca_file= if you use a private certificate authority"
-            if proxy and str(exc).startswith("Tunnel connection failed"):
-                raise _conn_error(f"{where} refused to connect to {host}:{port} ({exc})", _CONNECT) from None
-            raise _conn_error(f"could not connect to {where} ({_describe(exc)})", _CONNECT, hint=hint) from None
+            raise _connect_failed(exc, where, host, port, proxy) from None
         if scheme == "http" and not _is_loopback_address(self.peer(conn.sock)):
             # http:// is allowed for loopback names only, but a name is not an address: whatever
             # `foo.localhost` resolves to, the key goes in clear text only to a loopback peer.
@@ -3298,12 +3303,7 @@ class _AsyncTransport(_Transport):
         except asyncio.TimeoutError:  # (before OSError: since 3.11 it is TimeoutError, an OSError)
             raise _conn_error(f"timed out connecting to {where} after {seconds:g} s", _CONNECT, timeout=True) from None
         except OSError as exc:
-            hint = None
-            if type(exc).__name__ == "SSLCertVerificationError":
-                hint = "set SSL_CERT_FILE or ca_file= if you use a private certificate authority"
-            if proxy and str(exc).startswith("Tunnel connection failed"):
-                raise _conn_error(f"{where} refused to connect to {host}:{port} ({exc})", _CONNECT) from None
-            raise _conn_error(f"could not connect to {where} ({_describe(exc)})", _CONNECT, hint=hint) from None
+            raise _connect_failed(exc, where, host, port, proxy) from None
         conn = _AsyncConn(reader, writer)
         if req.scheme == "http" and not _is_loopback_address(self.peer(writer)):
             conn.close()  # (see _Transport.connect)
@@ -4084,7 +4084,30 @@ class ChatStream(_StreamResult):
             pass
 
 
-class AsyncChatStream(_StreamResult):
+class _AsyncClosing:
+    """``aclose()`` (also as ``close``) and the end of ``async with``, for the async streams."""
+
+    _gen: Optional[AsyncGenerator[Any, None]]
+    if TYPE_CHECKING:  # (read only here: each stream holds its own kind of state)
+
+        @property
+        def _s(self) -> _StreamState: ...
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection (closed, unless the stream had ended)."""
+        if self._gen is not None:
+            await self._gen.aclose()
+        # Also when the stream's end event was seen: the body's end may be unread (the exchange then still
+        # holds its connection and its max_concurrency place). A no-op once it was released or closed.
+        self._s._ex.close()
+
+    close = aclose
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class AsyncChatStream(_StreamResult, _AsyncClosing):
     """A streamed chat completion from ``AsyncVeniceClient``: ``async for text in stream``, or
     ``async for chunk in stream.chunks()``; then ``text``, ``reasoning``, ``tool_calls``,
     ``finish_reason``, ``usage``, ``meta`` and ``response`` as for ``ChatStream``.
@@ -4117,21 +4140,8 @@ class AsyncChatStream(_StreamResult):
         """The answer as a ``ChatResponse``: whole once the loop has ended."""
         return self._assemble()
 
-    async def aclose(self) -> None:
-        """Stop reading and release the connection (closed, unless the stream had ended)."""
-        if self._gen is not None:
-            await self._gen.aclose()
-        # Also when [DONE] was seen: the body's end may be unread (the exchange then still holds its
-        # connection and its max_concurrency place). A no-op once the exchange was released or closed.
-        self._s._ex.close()
-
-    close = aclose
-
     async def __aenter__(self) -> AsyncChatStream:
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 def normalize_stop(stop: Union[str, Sequence[str], None]) -> Optional[list[str]]:
@@ -4620,7 +4630,7 @@ class ResponseStream(_ResponseStreamResult):
             pass
 
 
-class AsyncResponseStream(_ResponseStreamResult):
+class AsyncResponseStream(_ResponseStreamResult, _AsyncClosing):
     """``ResponseStream`` for ``AsyncVeniceClient``: ``async for event in stream``; then
     ``output_text``, ``response`` and ``meta``. ``async with stream:`` or ``await stream.aclose()``
     closes it; the failures are those of ``ResponseStream``, with the text so far in ``.partial``.
@@ -4641,19 +4651,8 @@ class AsyncResponseStream(_ResponseStreamResult):
         """The completed ``Response`` once the loop has ended (``None`` before ``response.completed``)."""
         return self._s.response
 
-    async def aclose(self) -> None:
-        """Stop reading and release the connection (closed, unless the stream had ended)."""
-        if self._gen is not None:
-            await self._gen.aclose()
-        self._s._ex.close()
-
-    close = aclose
-
     async def __aenter__(self) -> AsyncResponseStream:
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 ###############################################################################
