@@ -4102,6 +4102,9 @@ def test_image_result_save_never_leaves_a_half_file(tmp_path, monkeypatch):
         def __exit__(self, *exc):
             self.file.close()
 
+        def close(self):
+            self.file.close()
+
         def write(self, data):
             self.file.write(data[:4])
             self.file.flush()

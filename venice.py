@@ -1957,19 +1957,45 @@ class ImageResult:
                 f"use {ext} (or ask Venice for another format=)"
             )
         names = [target.replace("{i}", str(n)) for n in range(1, len(self.images) + 1)]
+        for name, data in zip(names, self.images):
+            with _Beside(name) as out:
+                out.write(data)
+        return names
+
+
+class _Beside:
+    """A file written whole or not at all: a temporary file in the target's folder (so the rename is
+    atomic, on one file system; mode 0600, as mkstemp makes it), renamed onto the target when the
+    ``with`` block ends normally, removed when it fails (the path never holds half a file).
+
+    Attributes: ``target`` (the path, as given), ``file`` (open for binary writing).
+    """
+
+    def __init__(self, path: Any) -> None:
         import tempfile
 
-        for name, data in zip(names, self.images):
-            folder, base = os.path.split(os.path.abspath(name))
-            fd, temp = tempfile.mkstemp(prefix=f".{base}.", suffix=".part", dir=folder)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                os.replace(temp, name)
-            except BaseException:
-                os.unlink(temp)  # (no half file, under either name)
-                raise
-        return names
+        self.target: str = os.fspath(path)
+        folder, name = os.path.split(os.path.abspath(self.target))
+        fd, self.temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+        self.file: Any = os.fdopen(fd, "wb")
+
+    def __enter__(self) -> Any:
+        return self.file
+
+    def __exit__(self, kind: Any, *exc: object) -> None:
+        self.finish(kind is None)
+
+    def finish(self, complete: bool) -> None:
+        """Close it, and rename it onto the target if it is ``complete`` (else remove it)."""
+        try:
+            self.file.close()
+            if complete:
+                os.replace(self.temp, self.target)
+                return
+        except BaseException:
+            os.unlink(self.temp)  # (a close or a rename that failed: no half file, under either name)
+            raise
+        os.unlink(self.temp)
 
 
 ###############################################################################
@@ -3995,7 +4021,39 @@ class _StreamResult:
         return f"<{type(self).__name__} model={self._s._head.get('model')!r} done={self.done} chars={len(self.text)}>"
 
 
-class ChatStream(_StreamResult):
+class _Closing:
+    """``close()``, the end of ``with``, and closing a dropped stream, for the sync streams."""
+
+    _blocks: Generator[Any, None, None]
+    if TYPE_CHECKING:  # (read only here: each stream holds its own kind of state)
+
+        @property
+        def _s(self) -> _StreamState: ...
+
+    def close(self) -> None:
+        """Stop reading and release the connection (closed, unless the stream had ended).
+
+        Safe from another thread while one iterates (a "stop" button): that loop then ends quietly.
+        """
+        try:
+            self._blocks.close()
+        except ValueError:  # "generator already executing": another thread is reading
+            self._s.stopped = True
+            self._s._ex.abort()  # wakes its blocked read; it closes the connection itself
+            return
+        self._s._ex.close()  # (also after its end event with the body's end unread; a no-op once pooled)
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class ChatStream(_StreamResult, _Closing):
     """A streamed chat completion. Iterate it for the text as it arrives::
 
         with client.chat.complete(messages, model=m, stream=True) as stream:
@@ -4056,32 +4114,8 @@ class ChatStream(_StreamResult):
             pass
         return self._assemble()
 
-    # -- closing -------------------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Stop reading and release the connection (closed, unless the stream had ended).
-
-        Safe from another thread while one iterates (a "stop" button): that loop then ends quietly.
-        """
-        try:
-            self._blocks.close()
-        except ValueError:  # "generator already executing": another thread is reading
-            self._s.stopped = True
-            self._s._ex.abort()  # wakes its blocked read; it closes the connection itself
-            return
-        self._s._ex.close()  # (also after [DONE] with the body's end unread; a no-op once it was pooled)
-
     def __enter__(self) -> ChatStream:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 class _AsyncClosing:
@@ -4567,7 +4601,7 @@ class _ResponseStreamResult:
         return f"<{type(self).__name__} done={self.done} chars={len(self._s.text)}>"
 
 
-class ResponseStream(_ResponseStreamResult):
+class ResponseStream(_ResponseStreamResult, _Closing):
     """A streamed Responses API answer (``client.responses.create(..., stream=True)``). Iterate it for
     the events as they arrive, each an ``AttrDict`` typed by its ``type``::
 
@@ -4604,30 +4638,8 @@ class ResponseStream(_ResponseStreamResult):
             pass
         return self._s.response
 
-    def close(self) -> None:
-        """Stop reading and release the connection (closed, unless the stream had ended).
-
-        Safe from another thread while one iterates: that loop then ends quietly.
-        """
-        try:
-            self._blocks.close()
-        except ValueError:  # "generator already executing": another thread is reading
-            self._s.stopped = True
-            self._s._ex.abort()
-            return
-        self._s._ex.close()
-
     def __enter__(self) -> ResponseStream:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 class AsyncResponseStream(_ResponseStreamResult, _AsyncClosing):
@@ -6582,7 +6594,8 @@ class Billing:
 
         text = not is_path and isinstance(path_or_file, io.TextIOBase)
         out: Any = None if is_path else path_or_file
-        temp: Optional[str] = None
+        beside: Optional[_Beside] = None
+        complete = False
         rows = pages = 0
         cursor = ""
         ended_line = True
@@ -6605,12 +6618,8 @@ class Billing:
                 else:
                     rows += max(0, _csv_records(data) - 1)
                 if out is None:  # (opened once the first page is in: a failed first request leaves no file)
-                    import tempfile
-
-                    target = os.fspath(path_or_file)
-                    folder, name = os.path.split(os.path.abspath(target))
-                    fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-                    out = os.fdopen(fd, "wb")
+                    beside = _Beside(path_or_file)
+                    out = beside.file
                 if data:
                     if not ended_line:  # (a page that did not end its last row)
                         data = b"\n" + data
@@ -6622,15 +6631,11 @@ class Billing:
                 cursor = ex.headers.get("x-next-cursor", "").strip()
                 if not cursor:
                     break
-            if temp is not None:
-                out.close()
-                os.replace(temp, os.fspath(path_or_file))
-                temp = None
+            complete = True
             return rows
         finally:
-            if temp is not None:  # failed (or cancelled) before the end: no half file anywhere
-                out.close()
-                os.unlink(temp)
+            if beside is not None:  # renamed into place when complete; failed or cancelled: no half file
+                beside.finish(complete)
 
     @_call
     def usage_analytics(
@@ -7518,17 +7523,6 @@ def _responses_plan(
 _AUDIO_BLOCK = 65536  # (bytes written per step when saving a streamed answer)
 
 
-def _temp_beside(path: Any) -> tuple[str, str, Any]:
-    """``(target, temp, file)``: a new temporary file in the target's folder (so the final rename is
-    atomic, on one file system), opened for binary writing."""
-    import tempfile
-
-    target = os.fspath(path)
-    folder, name = os.path.split(os.path.abspath(target))
-    fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-    return target, temp, os.fdopen(fd, "wb")
-
-
 def _broken_download(err: APIConnectionError, received: int) -> APIConnectionError:
     """The error of a download cut short, saying how many bytes had arrived."""
     return _conn_error(f"the audio download broke after {received} bytes: {err.message}", _SENT, hint=err.hint)
@@ -7562,15 +7556,10 @@ class SpeechResult:
         Returns:
             The path written.
         """
-        target, temp, out = _temp_beside(path)
-        try:
-            with out:
-                out.write(self.content)
-            os.replace(temp, target)
-        except BaseException:
-            os.unlink(temp)
-            raise
-        return target
+        beside = _Beside(path)
+        with beside as out:
+            out.write(self.content)
+        return beside.target
 
 
 class SpeechStream:
@@ -7600,20 +7589,15 @@ class SpeechStream:
             APIConnectionError: The download broke (the message says how many bytes had arrived);
                 nothing is left under ``path``. OSError: The file can't be written.
         """
-        target, temp, out = _temp_beside(path)
         received = 0
         try:
-            with out:
+            with _Beside(path) as out:
                 try:
                     for block in self._raw.iter_bytes():
                         out.write(block)
                         received += len(block)
                 except APIConnectionError as err:
                     raise _broken_download(err, received) from err
-            os.replace(temp, target)
-        except BaseException:
-            os.unlink(temp)
-            raise
         finally:
             self._raw.close()
         return received
@@ -7650,10 +7634,9 @@ class AsyncSpeechStream:
 
     async def save(self, path: Any) -> int:
         """As ``SpeechStream.save``, awaited (the writes happen on the event loop, see the class)."""
-        target, temp, out = _temp_beside(path)
         received = 0
         try:
-            with out:
+            with _Beside(path) as out:
                 try:
                     async for block in self._raw.iter_bytes():
                         for start in range(0, len(block), _AUDIO_BLOCK):
@@ -7661,10 +7644,6 @@ class AsyncSpeechStream:
                         received += len(block)
                 except APIConnectionError as err:
                     raise _broken_download(err, received) from err
-            os.replace(temp, target)
-        except BaseException:
-            os.unlink(temp)
-            raise
         finally:
             self._raw.close()
         return received
