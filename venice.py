@@ -6322,15 +6322,17 @@ def _timestamp(name: str, value: Any) -> Optional[str]:
     raise InvalidRequestError(f"{name} must be a datetime, a date or an ISO 8601 string, got {value!r}")
 
 
-def _object(body: Any, key: str, what: str) -> Any:
-    """A 200 JSON answer that must be an object with ``key``; else it is raised as an error."""
-    if isinstance(body, AttrDict) and key in body and body.get("error") is None:
+def _object(body: Any, what: str, key: Optional[str] = None) -> Any:
+    """A 200 JSON answer that must be an object (with ``key``, and no ``error`` then); anything else
+    (a list, a bare value, an error object) is raised as ``VeniceAPIError`` with Venice's message."""
+    if isinstance(body, AttrDict) and (key is None or (key in body and body.get("error") is None)):
         return body
     meta = body.meta if isinstance(body, AttrDict) else None
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         error = error.get("message") or error
-    message = str(error) if error else f"{what} answered without {key!r}"
+    missing = "with JSON that is not an object" if key is None else f"without {key!r}"
+    message = str(error) if error else f"{what} answered {missing}"
     raise VeniceAPIError(message, status_code=200, body=body, request_id=getattr(meta, "request_id", None), meta=meta)
 
 
@@ -6502,7 +6504,7 @@ class Billing:
             print(b.balances.usd, "USD", b.balances.diem, "DIEM")
         """
         body = yield from _json_plan(self._client, "GET", "/billing/balance")
-        balance: Balance = _object(body, "balances", "GET /billing/balance")
+        balance: Balance = _object(body, "GET /billing/balance", "balances")
         return balance
 
     def _history_params(self, currency: Any, start: Any, end: Any, page_size: Any) -> dict[str, Any]:
@@ -6666,7 +6668,7 @@ class Billing:
         ]
         params = {"lookback": lookback, "startDate": dates[0], "endDate": dates[1]}
         body = yield from _json_plan(self._client, "GET", "/billing/usage-analytics", params=params)
-        analytics: UsageAnalytics = _object(body, "byDate", "GET /billing/usage-analytics")
+        analytics: UsageAnalytics = _object(body, "GET /billing/usage-analytics", "byDate")
         return analytics
 
 
@@ -7103,7 +7105,7 @@ class Augment:
         """
         body = {"query": query, "limit": limit, "search_provider": search_provider}
         answer = yield from _json_plan(self._client, "POST", "/augment/search", body, headers=headers)
-        return _json_object(answer, "POST /augment/search")
+        return _object(answer, "POST /augment/search")  # type: ignore[no-any-return]
 
     @_call
     def scrape(self, url: str, *, headers: Optional[Mapping[str, str]] = None) -> Generator[Any, Any, AttrDict]:
@@ -7121,7 +7123,7 @@ class Augment:
             print(client.augment.scrape("https://example.com").content)
         """
         answer = yield from _json_plan(self._client, "POST", "/augment/scrape", {"url": url}, headers=headers)
-        return _json_object(answer, "POST /augment/scrape")
+        return _object(answer, "POST /augment/scrape")  # type: ignore[no-any-return]
 
     @_call
     def parse_text(
@@ -7157,7 +7159,7 @@ class Augment:
         form = _multipart([("file", _file_part(file, filename, content_type)), ("response_format", response_format)])
         if response_format == "json":
             answer = yield from _json_plan(self._client, "POST", "/augment/text-parser", form, headers=headers)
-            return _json_object(answer, "POST /augment/text-parser")
+            return _object(answer, "POST /augment/text-parser")
         ex = yield from _send_plan(self._client, "POST", "/augment/text-parser", form, None, headers, False, None, None)
         value = self._client._decode(ex, ex.body, self._client._meta(ex), expect_json=False)
         if isinstance(value, dict) and isinstance(value.get("text"), str):  # JSON all the same: its text
@@ -7229,7 +7231,7 @@ class Crypto:
         path = f"/crypto/rpc/{_segment('network', network)}"
         sent = {**(headers or {}), "Idempotency-Key": key}
         answer = yield from _json_plan(self._client, "POST", path, body, headers=sent)
-        return _json_object(answer, f"POST {path}")
+        return _object(answer, f"POST {path}")  # type: ignore[no-any-return]
 
 
 class X402:
@@ -7313,13 +7315,6 @@ class X402:
         headers = None if payment_signature is None else {"PAYMENT-SIGNATURE": payment_signature}
         body = yield from _json_plan(self._client, "POST", "/x402/top-up", {}, headers=headers)
         return _with_meta(_data(body, dict, "POST /x402/top-up"), body)  # type: ignore[no-any-return]
-
-
-def _json_object(body: Any, what: str) -> AttrDict:
-    """A JSON object answer; anything else (a list, a bare value) is raised as ``VeniceAPIError``."""
-    if isinstance(body, AttrDict):
-        return body
-    raise VeniceAPIError(f"{what} answered with JSON that is not an object", status_code=200, body=body)
 
 
 def _sign_in(value: Optional[str]) -> Optional[dict[str, str]]:
@@ -8470,10 +8465,8 @@ class _LocalProxy:
             elif route == "/embeddings":
                 data = {k: v for k, v in _strip_none(body).items() if k in EMBEDDING_REQUEST_KEYS}
                 self._forward(h, "/embeddings", data, started, data.get("model"), (), stream=False, usage=True)
-            elif route == "/responses":
-                self._responses(h, body, started)
             else:
-                self._chat(h, body, started)
+                self._generate(h, route, body, started)
         except _ProxyRefusal as refusal:
             if not refusal.status:  # 0: the client is gone, nothing to answer
                 h.close_connection = True
@@ -8623,14 +8616,17 @@ class _LocalProxy:
         self._reply(h, 200, json.dumps({"object": "list", "data": rows}).encode())
         self._log(h, 200, None, started)
 
-    def _chat(self, h: Any, body: dict[str, Any], started: float) -> None:
+    def _generate(self, h: Any, route: str, body: dict[str, Any], started: float) -> None:
+        """``/v1/chat/completions`` and ``/v1/responses``: the body made acceptable to Venice, the model
+        (the proxy's, the request's, or the configured default, as the library's calls default), Venice's
+        parameters, the model's token ceiling; then forwarded (a stream event by event)."""
+        responses = route == "/responses"
         dropped: list[str] = []
         try:
-            data = _venice_chat_body(body, dropped)
+            data = (_venice_responses_body if responses else _venice_chat_body)(body, dropped)
         except InvalidRequestError as err:
             self._fail(h, err, started, None)
             return
-        # The same default as the library's chat calls: the configured model (VENICE_MODEL).
         data["model"] = self.model or data.get("model") or self.client.config.default_model
         if not data["model"]:
             self._reply(
@@ -8644,40 +8640,13 @@ class _LocalProxy:
             **self.venice_parameters,
         }
         ceiling = self.completion_limit(str(data["model"]))
-        for key in ("max_completion_tokens", "max_tokens"):
+        for key in ("max_output_tokens",) if responses else ("max_completion_tokens", "max_tokens"):
             if ceiling and isinstance(data.get(key), int) and data[key] > ceiling:
                 data[key] = ceiling
-        options = data.get("stream_options")
-        usage = isinstance(options, dict) and options.get("include_usage") is True
+        options = data.get("stream_options")  # (the chat route's; a Responses stream always ends on its own)
+        usage = responses or (isinstance(options, dict) and options.get("include_usage") is True)
         stream = data.get("stream") is True
-        self._forward(h, "/chat/completions", data, started, data["model"], dropped, stream=stream, usage=usage)
-
-    def _responses(self, h: Any, body: dict[str, Any], started: float) -> None:
-        """``/v1/responses``: the chat route's rules (model, Venice parameters, token ceiling) for
-        Venice's Responses API; a stream is passed on event by event."""
-        dropped: list[str] = []
-        try:
-            data = _venice_responses_body(body, dropped)
-        except InvalidRequestError as err:
-            self._fail(h, err, started, None)
-            return
-        data["model"] = self.model or data.get("model") or self.client.config.default_model
-        if not data["model"]:
-            self._reply(
-                h, 400, _openai_error(400, "the request names no model; send one, or start the proxy with --model")
-            )
-            self._log(h, 400, None, started, dropped)
-            return
-        data["venice_parameters"] = {
-            "include_venice_system_prompt": False,
-            **data.get("venice_parameters", {}),
-            **self.venice_parameters,
-        }
-        ceiling = self.completion_limit(str(data["model"]))
-        if ceiling and isinstance(data.get("max_output_tokens"), int) and data["max_output_tokens"] > ceiling:
-            data["max_output_tokens"] = ceiling
-        stream = data.get("stream") is True
-        self._forward(h, "/responses", data, started, data["model"], dropped, stream=stream, usage=True, responses=True)
+        self._forward(h, route, data, started, data["model"], dropped, stream=stream, usage=usage, responses=responses)
 
     def completion_limit(self, model_id: str) -> Optional[int]:
         """The model's ``maxCompletionTokens``, or ``None`` when not known right now.
